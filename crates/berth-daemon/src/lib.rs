@@ -1,0 +1,244 @@
+//! `berth daemon`: opens the stores under the data root, takes the data-root
+//! lock, and serves the Engine API on a unix socket until SIGTERM/SIGINT.
+
+mod host;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_api::{DaemonInfo, Engine};
+use berth_content::ContentStore;
+use berth_events::EventBus;
+use berth_image::store::NoUsage;
+use berth_image::ImageStore;
+use berth_meta::Db;
+use berth_snapshot::Snapshotter;
+use clap::Parser;
+
+pub use host::{cgroup_version, DEFAULT_DATA_ROOT, DEFAULT_HOST};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(String),
+    #[error("another berth daemon is already running with data root {root} (lock {lock} is held{pid})")]
+    Locked { root: String, lock: String, pid: String },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error(transparent)]
+    Image(#[from] berth_image::Error),
+    #[error(transparent)]
+    Meta(#[from] berth_meta::Error),
+    #[error(transparent)]
+    Content(#[from] berth_content::Error),
+    #[error(transparent)]
+    Snapshot(#[from] berth_snapshot::Error),
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
+}
+
+/// Flags of `berth daemon` (named as dockerd's).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "berth daemon", about = "Run the berth engine (Docker Engine API server)")]
+pub struct Options {
+    /// Root directory of persistent state
+    #[arg(long = "data-root", default_value = DEFAULT_DATA_ROOT)]
+    pub data_root: PathBuf,
+    /// Socket to listen on (unix:///path)
+    #[arg(short = 'H', long = "host", default_value = DEFAULT_HOST)]
+    pub host: String,
+    /// Log level: debug, info, warn, error
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    pub log_level: String,
+    /// Enable debug mode
+    #[arg(short = 'D', long = "debug")]
+    pub debug: bool,
+    /// Group for the unix socket (defaults to "docker" when that group exists)
+    #[arg(short = 'G', long = "group")]
+    pub group: Option<String>,
+}
+
+/// Entry point: parses `args` (without the leading `berth daemon`) and runs.
+pub fn main(args: Vec<String>) -> i32 {
+    let opts = match Options::try_parse_from(std::iter::once("berth daemon".to_string()).chain(args)) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 125 } else { 0 };
+        }
+    };
+    let level = if opts.debug { "debug".to_string() } else { opts.log_level.clone() };
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("berthd").build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth daemon: cannot start runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(run(opts)) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("berth daemon: {e}");
+            1
+        }
+    }
+}
+
+/// The unix socket path of a `-H` value.
+pub fn socket_path(host: &str) -> Result<PathBuf, Error> {
+    match host.strip_prefix("unix://") {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ if host.starts_with('/') => Ok(PathBuf::from(host)),
+        _ => Err(Error::Config(format!("unsupported host {host:?}: only unix:///path sockets are supported"))),
+    }
+}
+
+/// Holds the data-root lock for the daemon's lifetime.
+struct Lock {
+    _file: fs::File,
+}
+
+fn lock_data_root(root: &Path) -> Result<Lock, Error> {
+    use std::os::fd::AsRawFd;
+    let path = root.join("berth.lock");
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io(format!("opening {}", path.display())))?;
+    // SAFETY: flock on an fd we own.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r != 0 {
+        let pid = fs::read_to_string(&path).map(|s| format!(" by pid {}", s.trim())).unwrap_or_default();
+        return Err(Error::Locked { root: root.display().to_string(), lock: path.display().to_string(), pid });
+    }
+    f.set_len(0).map_err(io("truncating lock"))?;
+    let _ = write!(f, "{}", std::process::id());
+    Ok(Lock { _file: f })
+}
+
+fn engine_id(root: &Path) -> String {
+    let p = root.join("engine-id");
+    if let Ok(s) = fs::read_to_string(&p) {
+        if !s.trim().is_empty() {
+            return s.trim().to_string();
+        }
+    }
+    let mut buf = [0u8; 16];
+    if let Ok(mut f) = fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut buf);
+    }
+    let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+    let id = format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]);
+    let _ = fs::write(&p, &id);
+    id
+}
+
+/// Binds the API socket, refusing to steal one another daemon is serving.
+fn bind_socket(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListener, Error> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(Error::Config(format!(
+                "another daemon is already listening on {}",
+                path.display()
+            )));
+        }
+        fs::remove_file(path).map_err(io(format!("removing stale socket {}", path.display())))?;
+    }
+    let l = tokio::net::UnixListener::bind(path).map_err(io(format!("listening on {}", path.display())))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o660)).map_err(io("chmod socket"))?;
+    let group = group.map(String::from).or_else(|| host::group_exists("docker").then(|| "docker".to_string()));
+    if let Some(g) = group {
+        match host::group_id(&g) {
+            Some(gid) => {
+                let _ = nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)));
+            }
+            None => tracing::warn!("group {g} not found; socket stays root-only"),
+        }
+    }
+    Ok(l)
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(opts: Options) -> Result<(), Error> {
+    let root = opts.data_root.clone();
+    fs::create_dir_all(&root).map_err(io(format!("creating data root {}", root.display())))?;
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o710)).map_err(io("chmod data root"))?;
+    let _lock = lock_data_root(&root)?;
+    let sock = socket_path(&opts.host)?;
+    host::check_overlay();
+
+    let db = Arc::new(Db::open(&root.join("berth.db"))?);
+    let content = Arc::new(ContentStore::open(&root.join("content"))?);
+    let snapshots = Arc::new(Snapshotter::new(&root.join("snapshots"))?);
+    let images = Arc::new(ImageStore::new(db.clone(), content, snapshots)?);
+    match images.gc(&Default::default()) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("removed {n} unreferenced blobs/layers left by an earlier crash"),
+        Err(e) => tracing::warn!("garbage collection: {e}"),
+    }
+
+    let mut runtimes = vec![("berth".to_string(), host::sibling_binary("berth-runtime"))];
+    if let Some(runc) = host::which("runc") {
+        runtimes.push(("runc".to_string(), runc));
+    }
+    let info = DaemonInfo {
+        id: engine_id(&root),
+        data_root: root.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: option_env!("BERTH_GIT_COMMIT").unwrap_or("").to_string(),
+        cgroup_version: cgroup_version().to_string(),
+        cgroup_driver: "cgroupfs".into(),
+        storage_driver: "overlay2".into(),
+        backing_fs: host::backing_fs(&root),
+        default_runtime: "berth".into(),
+        runtimes,
+        debug: opts.debug,
+    };
+    let engine = Arc::new(Engine { images, events: Arc::new(EventBus::new()), usage: Arc::new(NoUsage), info });
+    let listener = bind_socket(&sock, opts.group.as_deref())?;
+    tracing::info!("API listening on {}", sock.display());
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = berth_api::router(engine.clone());
+    let server = tokio::spawn(berth_api::serve(listener, app, stop_rx));
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    let _ = fs::remove_file(&sock);
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {},
+                _ = i.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

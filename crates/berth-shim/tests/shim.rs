@@ -1,0 +1,329 @@
+//! Root integration tests: the shim driving real `runc` on a busybox bundle.
+//! Each test prints a note and passes when the machine cannot run them.
+
+mod common;
+
+use berth_shim::client::{read_exit_record, ShimClient};
+use berth_shim::protocol::{classify_start_error, ExecRequest, Status, StreamId};
+use berth_shim::{spawn, Error};
+use common::*;
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::time::Duration;
+
+fn connect(env: &Env) -> ShimClient {
+    let c = ShimClient::connect(&env.state).unwrap();
+    c.set_timeout(Some(IO_TIMEOUT)).unwrap();
+    c
+}
+
+#[test]
+fn logs_output_and_records_exit_code() {
+    let Some(env) = setup("logs", &["sh", "-c", "echo out; echo err >&2; printf partial; exit 3"], false) else {
+        return;
+    };
+    // Created first and started by the client: a container this short could
+    // otherwise be gone, with its shim, before the test connects.
+    let mut o = env.opts();
+    o.no_start = true;
+    let res = spawn(&o).unwrap();
+    assert!(res.shim_pid > 0 && res.container_pid > 0);
+    let mut c = connect(&env);
+    assert_eq!(c.start().unwrap(), res.container_pid);
+    let rec = c.wait().unwrap();
+    assert_eq!(rec.exit_code, 3);
+    assert!(!rec.oom_killed);
+    // The record is on disk before `wait` answers.
+    let disk = read_exit_record(&env.state).unwrap().unwrap();
+    assert_eq!(disk, rec);
+    let hello = c.hello().unwrap();
+    assert_eq!(hello.status, Status::Exited);
+    assert_eq!(hello.exit, Some(rec.clone()));
+
+    let mut entries = env.log_entries(&env.log);
+    entries.sort();
+    let want: Vec<(String, String)> = [("err\n", "stderr"), ("out\n", "stdout"), ("partial", "stdout")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(entries, want);
+
+    assert_eq!(c.shutdown().unwrap(), rec);
+    env.assert_clean(res.shim_pid);
+}
+
+#[test]
+fn attach_stdin_round_trip_with_two_clients() {
+    let Some(env) = setup("attach", &["cat"], false) else { return };
+    let mut o = env.opts();
+    o.stdin = true;
+    o.stdin_once = true;
+    o.no_start = true;
+    let res = spawn(&o).unwrap();
+    assert_eq!(connect(&env).hello().unwrap().status, Status::Created);
+
+    let a = connect(&env).attach(true, true, true).unwrap();
+    let b = connect(&env).attach(false, true, true).unwrap();
+    assert!(!a.tty);
+    assert_eq!(a.pid, res.container_pid);
+    let (mut a, mut b) = (a.stream, b.stream);
+    a.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    b.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+
+    let mut waiter = connect(&env);
+    assert_eq!(waiter.start().unwrap(), res.container_pid);
+
+    a.write_all(b"hello\n").unwrap();
+    assert_eq!(read_one_frame(&mut a), (StreamId::Stdout, b"hello\n".to_vec()));
+    assert_eq!(read_one_frame(&mut b), (StreamId::Stdout, b"hello\n".to_vec()));
+    a.write_all(b"again\n").unwrap();
+    assert_eq!(read_one_frame(&mut a), (StreamId::Stdout, b"again\n".to_vec()));
+
+    // Half-closing ends stdin (stdin-once): cat exits, both streams end.
+    a.shutdown(Shutdown::Write).unwrap();
+    let (out, err) = read_frames(&mut a);
+    assert!(out.is_empty() && err.is_empty());
+    let (out_b, _) = read_frames(&mut b);
+    assert_eq!(out_b, b"again\n");
+
+    let rec = waiter.wait().unwrap();
+    assert_eq!(rec.exit_code, 0);
+    let entries = env.log_entries(&env.log);
+    assert_eq!(entries.len(), 2);
+    assert!(entries.iter().all(|(_, s)| s == "stdout"));
+    waiter.shutdown().unwrap();
+    env.assert_clean(res.shim_pid);
+}
+
+#[test]
+fn attach_after_exit_is_a_conflict() {
+    let Some(env) = setup("attachexit", &["true"], false) else { return };
+    let mut o = env.opts();
+    o.no_start = true;
+    let res = spawn(&o).unwrap();
+    let mut c = connect(&env);
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap().exit_code, 0);
+    let err = connect(&env).attach(false, true, true).unwrap_err();
+    assert_eq!(err.kind(), berth_error::ErrorKind::Conflict, "{err}");
+    assert!(c.kill(9, false).is_err());
+    c.shutdown().unwrap();
+    env.assert_clean(res.shim_pid);
+}
+
+#[test]
+fn tty_with_resize() {
+    let Some(env) = setup("tty", &["sh", "-c", "read x; stty size; echo done"], true) else { return };
+    let mut o = env.opts();
+    o.tty = true;
+    o.stdin = true;
+    o.no_start = true;
+    let res = spawn(&o).unwrap();
+    let s = connect(&env).attach(true, true, true).unwrap();
+    assert!(s.tty);
+    let mut s = s.stream;
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut c = connect(&env);
+    c.start().unwrap();
+    c.resize(None, 100, 30).unwrap();
+    s.write_all(b"go\n").unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("30 100"), "{text:?}");
+    assert!(text.contains("done\r\n"), "{text:?}");
+    assert_eq!(c.wait().unwrap().exit_code, 0);
+    let entries = env.log_entries(&env.log);
+    assert!(entries.iter().all(|(_, s)| s == "stdout"));
+    assert!(entries.iter().any(|(l, _)| l == "30 100\r\n"), "{entries:?}");
+    c.shutdown().unwrap();
+    env.assert_clean(res.shim_pid);
+}
+
+fn exec_req(id: &str, args: &[&str], tty: bool, stdin: bool) -> ExecRequest {
+    ExecRequest {
+        id: id.into(),
+        process: serde_json::to_string_pretty(&process_json(args, tty)).unwrap(),
+        tty,
+        stdin,
+        detach: false,
+    }
+}
+
+#[test]
+fn exec_streams_exit_codes_and_kill() {
+    let Some(env) = setup("exec", &["sleep", "1000"], false) else { return };
+    let res = spawn(&env.opts()).unwrap();
+    let mut c = connect(&env);
+
+    // Output and exit code.
+    let s = connect(&env).exec(exec_req("e1", &["sh", "-c", "echo hi; echo oops >&2; exit 7"], false, false)).unwrap();
+    assert!(!s.tty && s.pid > 0);
+    let mut st = s.stream;
+    st.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let (out, err) = read_frames(&mut st);
+    assert_eq!((out.as_slice(), err.as_slice()), (&b"hi\n"[..], &b"oops\n"[..]));
+    let status = c.exec_wait("e1").unwrap();
+    assert_eq!((status.running, status.exit_code), (false, Some(7)));
+    assert_eq!(c.exec_state("e1").unwrap(), status);
+    assert!(c.exec_state("nope").is_err());
+
+    // Stdin, ended by half-close.
+    let s = connect(&env).exec(exec_req("e2", &["cat"], false, true)).unwrap();
+    let mut st = s.stream;
+    st.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    st.write_all(b"ping\n").unwrap();
+    assert_eq!(read_one_frame(&mut st), (StreamId::Stdout, b"ping\n".to_vec()));
+    st.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_frames(&mut st), (vec![], vec![]));
+    assert_eq!(c.exec_wait("e2").unwrap().exit_code, Some(0));
+
+    // A terminal exec with its own size.
+    let s = connect(&env).exec(exec_req("e3", &["sh", "-c", "read x; stty size; exit 5"], true, true)).unwrap();
+    assert!(s.tty);
+    let mut st = s.stream;
+    st.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    c.resize(Some("e3"), 81, 19).unwrap();
+    st.write_all(b"\n").unwrap();
+    let mut out = Vec::new();
+    st.read_to_end(&mut out).unwrap();
+    assert!(String::from_utf8_lossy(&out).contains("19 81"), "{:?}", String::from_utf8_lossy(&out));
+    assert_eq!(c.exec_wait("e3").unwrap().exit_code, Some(5));
+
+    // Detached, then killed.
+    let pid = c.exec_detached(exec_req("e4", &["sleep", "1000"], false, false)).unwrap();
+    assert!(c.exec_state("e4").unwrap().running);
+    c.kill_exec("e4", libc::SIGKILL).unwrap();
+    let st = c.exec_wait("e4").unwrap();
+    assert_eq!((st.pid, st.exit_code), (pid, Some(137)));
+    // Duplicate ids and bad ids are refused.
+    assert!(c.exec_detached(exec_req("e4", &["true"], false, false)).is_err());
+    assert!(c.exec_detached(exec_req("../x", &["true"], false, false)).is_err());
+    // A missing executable in an exec reports the runtime's text.
+    let err = c.exec_detached(exec_req("e5", &["nonexistent-cmd"], false, false)).unwrap_err();
+    assert!(err.to_string().contains("executable file not found"), "{err}");
+
+    c.kill(libc::SIGKILL, false).unwrap();
+    assert_eq!(c.wait().unwrap().exit_code, 137);
+    c.shutdown().unwrap();
+    env.assert_clean(res.shim_pid);
+}
+
+#[test]
+fn missing_executable_reports_runtime_error() {
+    let Some(env) = setup("missing", &["foo"], false) else { return };
+    let err = spawn(&env.opts()).unwrap_err();
+    let Error::Runtime(msg) = &err else { panic!("unexpected error {err:?}") };
+    assert!(msg.contains(r#"exec: "foo": executable file not found in $PATH"#), "{msg}");
+    assert_eq!(classify_start_error(msg).0, 127);
+    assert_eq!(err.kind(), berth_error::ErrorKind::InvalidArgument);
+    // Nothing left: the shim deleted the runtime state and its files.
+    let left: Vec<_> = std::fs::read_dir(&env.state).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!env.runtime_root.join(&env.id).exists());
+}
+
+#[test]
+fn survives_parent_sigterm_and_disconnects() {
+    let Some(env) = setup("survive", &["sleep", "1000"], false) else { return };
+    let res = spawn(&env.opts()).unwrap();
+    // The process the test started has exited; the shim was re-parented.
+    let ppid: i32 = status_field(res.shim_pid, "PPid:").unwrap().parse().unwrap();
+    assert_ne!(ppid, std::process::id() as i32);
+    let sid = std::fs::read_to_string(format!("/proc/{}/stat", res.shim_pid)).unwrap();
+    let fields: Vec<&str> = sid.rsplit(')').next().unwrap().split_whitespace().collect();
+    assert_eq!(fields[3], res.shim_pid.to_string(), "shim is not a session leader");
+
+    let mut c = connect(&env);
+    assert_eq!(c.hello().unwrap().pid, res.container_pid);
+    drop(c);
+    // SIGTERM to the shim stops neither it nor the container.
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(res.shim_pid, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(res.shim_pid) && alive(res.container_pid));
+    let mut c = connect(&env);
+    let h = c.hello().unwrap();
+    assert_eq!((h.status, h.pid, h.shim_pid), (Status::Running, res.container_pid, res.shim_pid));
+    // (SIGTERM would be ignored: `sleep` is PID 1 of its namespace.)
+    c.kill(libc::SIGKILL, false).unwrap();
+    drop(c);
+    // With nobody connected the shim records the exit and leaves, keeping
+    // only the record for a daemon that was away.
+    wait_gone(res.shim_pid);
+    let rec = read_exit_record(&env.state).unwrap().unwrap();
+    assert_eq!(rec.exit_code, 137);
+    let left: Vec<_> = std::fs::read_dir(&env.state).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("exit.json")]);
+    assert!(matches!(ShimClient::connect(&env.state), Err(Error::NotFound(_))));
+    assert!(!env.runtime_root.join(&env.id).exists());
+}
+
+#[test]
+fn rotates_the_log() {
+    let script = "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done";
+    let Some(env) = setup("rotate", &["sh", "-c", script], false) else { return };
+    let mut o = env.opts();
+    o.log_max_size = Some(2048);
+    o.log_max_files = Some(3);
+    o.no_start = true;
+    let res = spawn(&o).unwrap();
+    let mut c = connect(&env);
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap().exit_code, 0);
+    let name = |n: u32| {
+        let mut p = env.log.clone().into_os_string();
+        p.push(format!(".{n}"));
+        std::path::PathBuf::from(p)
+    };
+    for p in [env.log.clone(), name(1), name(2)] {
+        let len = std::fs::metadata(&p).unwrap().len();
+        assert!(len > 0 && len <= 2048, "{} is {len} bytes", p.display());
+    }
+    assert!(!name(3).exists());
+    let cur = env.log_entries(&env.log);
+    assert_eq!(cur.last().unwrap().0, "line 299\n");
+    let prev = env.log_entries(&name(1));
+    let n = |s: &str| s.trim().trim_start_matches("line ").parse::<u32>().unwrap();
+    assert_eq!(n(&prev.last().unwrap().0) + 1, n(&cur[0].0));
+    c.shutdown().unwrap();
+    env.assert_clean(res.shim_pid);
+}
+
+#[test]
+fn measures_shim_memory() {
+    let Some(env) = setup("rss", &["sh", "-c", "while true; do echo tick; sleep 0.2; done"], false) else {
+        return;
+    };
+    let res = spawn(&env.opts()).unwrap();
+    // Let it log, attach and detach once, so the figures include the
+    // steady-state working set rather than just startup.
+    std::thread::sleep(Duration::from_millis(500));
+    let s = connect(&env).attach(false, true, true).unwrap();
+    let mut st = s.stream;
+    st.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    read_one_frame(&mut st);
+    drop(st);
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = res.shim_pid;
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let roll = |k: &str| {
+        rollup.lines().find(|l| l.starts_with(k)).map(|l| l[k.len()..].trim().to_string()).unwrap_or_default()
+    };
+    let rss_anon = status_field(pid, "RssAnon:").unwrap();
+    println!(
+        "shim memory: VmRSS {} (RssAnon {}, RssFile {}), Pss {}, Private_Dirty {}",
+        status_field(pid, "VmRSS:").unwrap(),
+        rss_anon,
+        status_field(pid, "RssFile:").unwrap(),
+        roll("Pss:"),
+        roll("Private_Dirty:"),
+    );
+    let anon_kb: u64 = rss_anon.trim_end_matches(" kB").trim().parse().unwrap();
+    assert!(anon_kb < 1024, "shim anonymous memory {anon_kb} kB");
+    let mut c = connect(&env);
+    c.kill(libc::SIGKILL, false).unwrap();
+    c.wait().unwrap();
+    c.shutdown().unwrap();
+    env.assert_clean(pid);
+}
