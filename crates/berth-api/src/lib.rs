@@ -6,6 +6,7 @@
 #![recursion_limit = "512"]
 
 pub mod error;
+mod containers;
 mod images;
 mod system;
 pub mod util;
@@ -63,6 +64,7 @@ pub struct DaemonInfo {
 /// What the handlers work with.
 pub struct Engine {
     pub images: Arc<ImageStore>,
+    pub containers: Arc<berth_container::Manager>,
     pub events: Arc<EventBus>,
     pub usage: Arc<dyn ImageUsage>,
     pub info: DaemonInfo,
@@ -77,6 +79,28 @@ pub fn router(engine: State) -> Router {
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/events", get(system::events))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/update", post(containers::update))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/exec", post(containers::exec_create))
+        .route("/containers/{id}", axum::routing::delete(containers::remove))
+        .route("/exec/{id}/start", post(containers::exec_start))
+        .route("/exec/{id}/resize", post(containers::exec_resize))
+        .route("/exec/{id}/json", get(containers::exec_inspect))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))

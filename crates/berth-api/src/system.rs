@@ -145,6 +145,9 @@ pub async fn info(AxState(st): AxState<State>) -> ApiResult<Response> {
         blocking(move || Ok(st.images.count()?)).await?
     };
     let (_, hostname, release, machine) = nix_uname().unwrap_or_default();
+    let all = st.containers.list();
+    let running = all.iter().filter(|c| c.state.status == berth_container::Status::Running).count();
+    let paused = all.iter().filter(|c| c.state.status == berth_container::Status::Paused).count();
     let i = &st.info;
     let runtimes: serde_json::Map<String, serde_json::Value> =
         i.runtimes.iter().map(|(n, p)| (n.clone(), json!({"path": p}))).collect();
@@ -152,10 +155,10 @@ pub async fn info(AxState(st): AxState<State>) -> ApiResult<Response> {
     let now = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
     Ok(ok_json(&json!({
         "ID": i.id,
-        "Containers": 0,
-        "ContainersRunning": 0,
-        "ContainersPaused": 0,
-        "ContainersStopped": 0,
+        "Containers": all.len(),
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": all.len() - running - paused,
         "Images": images,
         "Driver": i.storage_driver,
         "DriverStatus": [["Backing Filesystem", i.backing_fs], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"], ["userxattr", "false"]],

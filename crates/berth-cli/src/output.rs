@@ -3,51 +3,48 @@
 
 use std::io::Write;
 
-use anyhow::Result;
-use serde_json::{Map, Value};
+use anyhow::{anyhow, Result};
+use serde_json::Value;
+
+fn fmt_err(e: berth_format::Error) -> anyhow::Error {
+    anyhow!("{}", e.docker_message())
+}
 
 /// Prints `rows` with the user's format, or `default` (a `table …` template).
 /// `headers` maps each field to its column title.
 pub fn print_list(format: Option<&str>, default: &str, headers: &[(&str, &str)], rows: &[Value]) -> Result<()> {
-    let format = match format {
-        None | Some("") | Some("table") => default,
-        Some(f) => f,
-    };
-    let headers: Map<String, Value> =
-        headers.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+    let format = berth_format::resolve_format(format.unwrap_or(""), default, None);
+    let headers = berth_format::headers(headers);
+    let f = berth_format::Formatter::new(&format).map_err(fmt_err)?;
     let mut out = std::io::stdout().lock();
-    berth_format::render_table(format, rows, &headers, &mut out)?;
+    f.write_rows(rows, &headers, &mut out).map_err(fmt_err)?;
     out.flush()?;
     Ok(())
 }
 
-/// Prints inspect results: indented JSON like docker, or one template per object.
+/// Prints inspect results: indented JSON like docker, compact JSON, or one
+/// template per object.
 pub fn print_inspect(format: Option<&str>, values: &[Value]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        None | Some("") => {
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&Value::Array(values.to_vec()), &mut ser)?;
-            out.write_all(&buf)?;
-            out.write_all(b"\n")?;
-        }
-        Some(f) => {
-            let f = if f == "json" { "{{json .}}" } else { f };
-            for v in values {
-                let s = berth_format::render_one(f, v)?;
-                writeln!(out, "{s}")?;
-            }
+    let mut ins = berth_format::Inspector::new(format.unwrap_or("")).map_err(fmt_err)?;
+    let mut first_err = None;
+    for v in values {
+        if let Err(e) = ins.inspect(v) {
+            first_err.get_or_insert(e);
         }
     }
+    let mut out = std::io::stdout().lock();
+    ins.flush(&mut out).map_err(fmt_err)?;
     out.flush()?;
-    Ok(())
+    match first_err {
+        Some(e) => Err(fmt_err(e)),
+        None => Ok(()),
+    }
 }
 
 /// Renders one object (`version --format`, `info --format`).
 pub fn print_one(format: &str, v: &Value) -> Result<()> {
     let f = if format == "json" { "{{json .}}" } else { format };
-    println!("{}", berth_format::render_one(f, v)?);
+    let s = berth_format::render_one(f, v).map_err(fmt_err)?;
+    println!("{s}");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! A small Engine API client over a unix socket, used by the berth CLI.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
@@ -10,6 +11,14 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 
 pub use hyper;
+
+mod hijack;
+pub mod stdcopy;
+
+pub use hijack::{Hijacked, HijackReader};
+
+/// The newest Engine API version this client speaks.
+pub const API_VERSION: &str = "1.47";
 
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -61,16 +70,63 @@ pub fn enc(s: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
-    prefix: String,
+    /// The API version requests use, settled once per client: pinned by
+    /// `DOCKER_API_VERSION`, or negotiated with the daemon's `/_ping` the way
+    /// docker-cli does, so an older Docker daemon (1.41) is spoken to in its
+    /// own version instead of refusing "client version 1.47 is too new".
+    version: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl Client {
     pub fn new(socket: &Path) -> Self {
-        Self { socket: socket.to_path_buf(), prefix: "/v1.47".into() }
+        let version = Arc::new(tokio::sync::OnceCell::new());
+        if let Ok(v) = std::env::var("DOCKER_API_VERSION") {
+            let v = v.trim().trim_start_matches('v').to_string();
+            if !v.is_empty() {
+                let _ = version.set(v);
+            }
+        }
+        Self { socket: socket.to_path_buf(), version }
+    }
+
+    /// A client that speaks `version` without negotiating (tests, fixed peers).
+    pub fn with_version(socket: &Path, version: &str) -> Self {
+        let c = Self { socket: socket.to_path_buf(), version: Arc::new(tokio::sync::OnceCell::new()) };
+        let _ = c.version.set(version.to_string());
+        c
     }
 
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// The API version in use (negotiating it first if needed).
+    pub async fn api_version(&self) -> String {
+        self.version.get_or_init(|| self.negotiate()).await.clone()
+    }
+
+    /// Docker's negotiation: the lower of ours and the daemon's `Api-Version`;
+    /// ours when the daemon does not say (or cannot be reached: the request
+    /// that follows reports that).
+    async fn negotiate(&self) -> String {
+        let Ok(resp) = self.send(Method::GET, "/_ping".into(), empty(), &[]).await else {
+            return API_VERSION.to_string();
+        };
+        let theirs = resp.headers().get("api-version").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let _ = resp.into_body().collect().await;
+        match theirs {
+            Some(v) if version_less(&v, API_VERSION) => v,
+            _ => API_VERSION.to_string(),
+        }
+    }
+
+    /// `/vX.Y` + `path`, except for `/_ping`, which is unversioned.
+    pub async fn versioned(&self, path: &str) -> String {
+        if path.starts_with("/_ping") {
+            path.to_string()
+        } else {
+            format!("/v{}{}", self.api_version().await, path)
+        }
     }
 
     /// Sends a request; non-2xx answers become [`Error::Api`] with the daemon's message.
@@ -87,10 +143,7 @@ impl Client {
         }
         let status = resp.status();
         let bytes = resp.into_body().collect().await.map_err(|e| Error::Http(e.to_string()))?.to_bytes();
-        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+        let message = error_message(&bytes);
         Err(Error::Api { status, message })
     }
 
@@ -102,23 +155,31 @@ impl Client {
         body: Body,
         headers: &[(&str, &str)],
     ) -> Result<Response<Incoming>> {
-        let stream = tokio::net::UnixStream::connect(&self.socket).await.map_err(|source| Error::Connect {
-            socket: self.socket.display().to_string(),
-            source,
-        })?;
+        let uri = self.versioned(path).await;
+        self.send(method, uri, body, headers).await
+    }
+
+    async fn send(&self, method: Method, uri: String, body: Body, headers: &[(&str, &str)]) -> Result<Response<Incoming>> {
+        let stream = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| Error::Http(e.to_string()))?;
         tokio::spawn(async move {
             let _ = conn.with_upgrades().await;
         });
-        let uri = if path.starts_with("/_ping") { path.to_string() } else { format!("{}{}", self.prefix, path) };
         let mut b = Request::builder().method(method).uri(uri).header("Host", "berth");
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
         let req = b.body(body).map_err(|e| Error::Http(e.to_string()))?;
         sender.send_request(req).await.map_err(|e| Error::Http(e.to_string()))
+    }
+
+    pub(crate) async fn connect(&self) -> Result<tokio::net::UnixStream> {
+        tokio::net::UnixStream::connect(&self.socket).await.map_err(|source| Error::Connect {
+            socket: self.socket.display().to_string(),
+            source,
+        })
     }
 
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -140,6 +201,20 @@ impl Client {
         let _ = r.into_body().collect().await;
         Ok(())
     }
+}
+
+/// Compares dotted API versions numerically ("1.9" < "1.41").
+pub fn version_less(a: &str, b: &str) -> bool {
+    let parse = |s: &str| -> Vec<u64> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parse(a) < parse(b)
+}
+
+/// Extracts the daemon's `{"message": …}` from an error body, or the body text.
+pub fn error_message(bytes: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+        .unwrap_or_else(|| String::from_utf8_lossy(bytes).trim().to_string())
 }
 
 pub async fn read_bytes(r: Response<Incoming>) -> Result<Bytes> {

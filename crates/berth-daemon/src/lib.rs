@@ -6,13 +6,14 @@ mod host;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use berth_api::{DaemonInfo, Engine};
 use berth_content::ContentStore;
 use berth_events::EventBus;
-use berth_image::store::NoUsage;
+use berth_image::store::ImageUsage;
 use berth_image::ImageStore;
 use berth_meta::Db;
 use berth_snapshot::Snapshotter;
@@ -36,6 +37,26 @@ pub enum Error {
     Content(#[from] berth_content::Error),
     #[error(transparent)]
     Snapshot(#[from] berth_snapshot::Error),
+    #[error(transparent)]
+    Container(#[from] berth_container::Error),
+}
+
+/// Containers tell the image store which images are in use.
+struct ContainerUsage(Arc<berth_container::Manager>);
+
+impl ImageUsage for ContainerUsage {
+    fn containers_using(&self, image_id: &str) -> Vec<String> {
+        self.0.containers_using_image(image_id).into_iter().map(|(id, _)| id).collect()
+    }
+    fn running_container_using(&self, image_id: &str) -> Option<String> {
+        self.0.containers_using_image(image_id).into_iter().find(|(_, r)| *r).map(|(id, _)| id)
+    }
+}
+
+/// The shim's log rotation defaults (Docker's json-file has none; berth bounds logs).
+mod berth_shim_defaults {
+    pub const LOG_MAX_SIZE: u64 = 10 << 20;
+    pub const LOG_MAX_FILES: u32 = 3;
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
@@ -59,6 +80,10 @@ pub struct Options {
     /// Enable debug mode
     #[arg(short = 'D', long = "debug")]
     pub debug: bool,
+    /// Root of runtime state: shim sockets, runtime state (default /run/berth
+    /// for the default data root, <data-root>/exec otherwise)
+    #[arg(long = "exec-root")]
+    pub exec_root: Option<PathBuf>,
     /// Group for the unix socket (defaults to "docker" when that group exists)
     #[arg(short = 'G', long = "group")]
     pub group: Option<String>,
@@ -211,7 +236,36 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         runtimes,
         debug: opts.debug,
     };
-    let engine = Arc::new(Engine { images, events: Arc::new(EventBus::new()), usage: Arc::new(NoUsage), info });
+    let events = Arc::new(EventBus::new());
+    let exec_root = opts.exec_root.clone().unwrap_or_else(|| {
+        if root == Path::new(DEFAULT_DATA_ROOT) {
+            PathBuf::from("/run/berth")
+        } else {
+            root.join("exec")
+        }
+    });
+    let mut runtime_paths: HashMap<String, PathBuf> = HashMap::new();
+    for (name, path) in &info.runtimes {
+        runtime_paths.insert(name.clone(), PathBuf::from(path));
+    }
+    let containers = berth_container::Manager::new(
+        berth_container::ManagerConfig {
+            data_root: root.clone(),
+            exec_root,
+            shim_bin: PathBuf::from(host::sibling_binary("berth-shim")),
+            runtimes: runtime_paths,
+            default_runtime: "berth".into(),
+            cgroup_parent: "/berth".into(),
+            log_max_size: berth_shim_defaults::LOG_MAX_SIZE,
+            log_max_files: berth_shim_defaults::LOG_MAX_FILES,
+        },
+        db.clone(),
+        images.clone(),
+        events.clone(),
+    )?;
+    containers.recover().await;
+    let usage = Arc::new(ContainerUsage(containers.clone()));
+    let engine = Arc::new(Engine { images, containers, events, usage, info });
     let listener = bind_socket(&sock, opts.group.as_deref())?;
     tracing::info!("API listening on {}", sock.display());
 

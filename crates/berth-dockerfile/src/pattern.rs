@@ -5,10 +5,8 @@
 //! becomes `.`, `\*`, `\?` and `\\` are literals, `\}` and `\/` drop the
 //! backslash, other escapes are errors — and uses Go's leftmost-first
 //! matching. This module matches the same language directly, with the same
-//! priorities (a backtracking order that a memo keeps polynomial). As in Go's
-//! regexp, `.` does not match a newline.
-
-use std::collections::HashMap;
+//! priorities (see `Matcher`). As in Go's regexp, `?` and `*` do not match a
+//! newline.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tok {
@@ -54,63 +52,73 @@ impl Pattern {
         }
         Ok(Pattern { toks, greedy })
     }
+}
 
-    /// The end of the leftmost-first match starting exactly at `start`.
-    fn match_at(&self, text: &[char], start: usize) -> Option<usize> {
-        let mut memo = HashMap::new();
-        self.m(text, 0, start, &mut memo)
-    }
+/// Where the leftmost-first match of a pattern starting at each position of
+/// a text ends.
+///
+/// Go's regexp returns the match a backtracking engine would find first:
+/// a greedy star tries its longest run first, a lazy one its shortest, and
+/// the first choice that lets the rest match wins. With `R(p, t)` the end of
+/// that first match of tokens `p..` from text position `t`, a literal or `?`
+/// gives `R(p, t) = R(p+1, t+1)` when it matches, and a star gives
+/// `R(p+1, t')` for the largest (greedy) or smallest (lazy) `t'` in its
+/// newline-free run with `R(p+1, t')` defined. Filling `R` one token at a
+/// time, last token first, costs O(tokens x text) time and O(text) memory.
+struct Matcher {
+    /// `ends[t]`: end of the first match starting at `t`.
+    ends: Vec<Option<usize>>,
+}
 
-    fn m(
-        &self,
-        text: &[char],
-        pi: usize,
-        ti: usize,
-        memo: &mut HashMap<(usize, usize), Option<usize>>,
-    ) -> Option<usize> {
-        if pi == self.toks.len() {
-            return Some(ti);
-        }
-        if let Some(r) = memo.get(&(pi, ti)) {
-            return *r;
-        }
-        let r = match self.toks[pi] {
-            Tok::Lit(c) => match text.get(ti) {
-                Some(&t) if t == c => self.m(text, pi + 1, ti + 1, memo),
-                _ => None,
-            },
-            Tok::Any => match text.get(ti) {
-                Some(&t) if t != '\n' => self.m(text, pi + 1, ti + 1, memo),
-                _ => None,
-            },
-            Tok::Star => {
-                let max = text[ti..].iter().take_while(|&&c| c != '\n').count();
-                let mut found = None;
-                if self.greedy {
-                    for k in (0..=max).rev() {
-                        if let Some(e) = self.m(text, pi + 1, ti + k, memo) {
-                            found = Some(e);
-                            break;
-                        }
-                    }
-                } else {
-                    for k in 0..=max {
-                        if let Some(e) = self.m(text, pi + 1, ti + k, memo) {
-                            found = Some(e);
-                            break;
+impl Matcher {
+    fn new(pat: &Pattern, text: &[char]) -> Self {
+        let n = text.len();
+        let mut next: Vec<Option<usize>> = (0..=n).map(Some).collect();
+        for tok in pat.toks.iter().rev() {
+            let mut cur = vec![None; n + 1];
+            match *tok {
+                Tok::Lit(c) => {
+                    for t in 0..n {
+                        if text[t] == c {
+                            cur[t] = next[t + 1];
                         }
                     }
                 }
-                found
+                Tok::Any => {
+                    for t in 0..n {
+                        if text[t] != '\n' {
+                            cur[t] = next[t + 1];
+                        }
+                    }
+                }
+                Tok::Star => {
+                    // Walking backwards, a newline (or the end) closes the
+                    // runs of the positions before it.
+                    let mut best: Option<usize> = None;
+                    for t in (0..=n).rev() {
+                        let defined = next[t].is_some();
+                        if t == n || text[t] == '\n' {
+                            best = defined.then_some(t);
+                        } else if defined && (!pat.greedy || best.is_none()) {
+                            best = Some(t);
+                        }
+                        cur[t] = best.and_then(|b| next[b]);
+                    }
+                }
             }
-        };
-        memo.insert((pi, ti), r);
-        r
+            next = cur;
+        }
+        Matcher { ends: next }
+    }
+
+    /// The end of the leftmost-first match starting exactly at `start`.
+    fn match_at(&self, start: usize) -> Option<usize> {
+        self.ends.get(start).copied().flatten()
     }
 
     /// The leftmost-first match at or after `from`: `(start, end)`.
-    fn find_from(&self, text: &[char], from: usize) -> Option<(usize, usize)> {
-        (from..=text.len()).find_map(|s| self.match_at(text, s).map(|e| (s, e)))
+    fn find_from(&self, from: usize) -> Option<(usize, usize)> {
+        (from..self.ends.len()).find_map(|s| self.match_at(s).map(|e| (s, e)))
     }
 }
 
@@ -147,7 +155,7 @@ fn invalid(pattern: &str, err: String) -> String {
 pub(crate) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<String, String> {
     let re = Pattern::new(pattern, greedy).map_err(|e| invalid(pattern, e))?;
     let text: Vec<char> = value.chars().collect();
-    Ok(match re.match_at(&text, 0) {
+    Ok(match Matcher::new(&re, &text).match_at(0) {
         Some(end) => text[end..].iter().collect(),
         None => value.to_string(),
     })
@@ -174,8 +182,9 @@ pub(crate) fn replace(
 ) -> Result<String, String> {
     let re = Pattern::new(pattern, true).map_err(|e| invalid(pattern, e))?;
     let text: Vec<char> = value.chars().collect();
+    let matcher = Matcher::new(&re, &text);
     if !all {
-        return Ok(match re.find_from(&text, 0) {
+        return Ok(match matcher.find_from(0) {
             Some((s, e)) => {
                 let mut out: String = text[..s].iter().collect();
                 out.push_str(replacement);
@@ -189,7 +198,7 @@ pub(crate) fn replace(
     let mut last_match_end = 0;
     let mut search_pos = 0;
     while search_pos <= text.len() {
-        let Some((s, e)) = re.find_from(&text, search_pos) else {
+        let Some((s, e)) = matcher.find_from(search_pos) else {
             break;
         };
         out.extend(&text[last_match_end..s]);
@@ -294,5 +303,23 @@ mod tests {
         assert_eq!(replace("?", "ab", "X", true).as_deref(), Ok("XX"));
         assert_eq!(replace("b", "abc", "<$0$$>", true).as_deref(), Ok("a<b$>c"));
         assert_eq!(replace("b", "abc", "<$x>", true).as_deref(), Ok("a<>c"));
+        assert_eq!(trim_prefix("a*b*", "a\nbc", true).as_deref(), Ok("a\nbc"));
+        assert_eq!(trim_prefix("*", "ab\ncd", true).as_deref(), Ok("\ncd"));
+    }
+
+    #[test]
+    fn long_inputs_stay_cheap() {
+        let value = "a".repeat(5_000);
+        let pattern = "a".repeat(5_000);
+        assert_eq!(trim_prefix(&pattern, &value, true).as_deref(), Ok(""));
+        let stars = "*a".repeat(1_000) + "b";
+        assert_eq!(
+            trim_prefix(&stars, &value, false).as_deref(),
+            Ok(value.as_str())
+        );
+        assert_eq!(
+            replace("a", &value[..2_000], "b", true).map(|s| s.len()),
+            Ok(2_000)
+        );
     }
 }

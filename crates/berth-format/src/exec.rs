@@ -72,8 +72,7 @@ pub(crate) fn execute<'t>(
 
 fn is_struct_like(o: &serde_json::Map<String, Value>) -> bool {
     !o.is_empty()
-        && o
-            .keys()
+        && o.keys()
             .all(|k| k.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
 }
 
@@ -184,7 +183,8 @@ impl<'t, 'a> Exec<'t, 'a> {
                     None => Val::Missing,
                 };
                 // No dynamic scoping: template invocations inherit no variables.
-                let saved = std::mem::replace(&mut self.vars, vec![("$".to_string(), new_dot.clone())]);
+                let saved =
+                    std::mem::replace(&mut self.vars, vec![("$".to_string(), new_dot.clone())]);
                 self.depth += 1;
                 let res = self.walk_list(&new_dot, body);
                 self.depth -= 1;
@@ -225,7 +225,13 @@ impl<'t, 'a> Exec<'t, 'a> {
         res
     }
 
-    fn one_iteration(&mut self, b: &'t Branch, mark: usize, index: Val<'a>, elem: Val<'a>) -> R<Flow> {
+    fn one_iteration(
+        &mut self,
+        b: &'t Branch,
+        mark: usize,
+        index: Val<'a>,
+        elem: Val<'a>,
+    ) -> R<Flow> {
         let decl = &b.pipe.decl;
         if !decl.is_empty() {
             if b.pipe.is_assign {
@@ -296,10 +302,9 @@ impl<'t, 'a> Exec<'t, 'a> {
             }
             Val::Missing | Val::Nil => {}
             other => {
-                return Err(self.errorf(format!(
-                    "range can't iterate over {}",
-                    other.to_go_string()
-                )))
+                return Err(
+                    self.errorf(format!("range can't iterate over {}", other.to_go_string()))
+                )
             }
         }
         if !iterated {
@@ -335,7 +340,12 @@ impl<'t, 'a> Exec<'t, 'a> {
         Ok(())
     }
 
-    fn eval_command(&mut self, dot: &Val<'a>, cmd: &'t Command, fin: Option<Val<'a>>) -> R<Val<'a>> {
+    fn eval_command(
+        &mut self,
+        dot: &Val<'a>,
+        cmd: &'t Command,
+        fin: Option<Val<'a>>,
+    ) -> R<Val<'a>> {
         let Some(first) = cmd.args.first() else {
             return Err(self.errorf("empty command"));
         };
@@ -383,7 +393,8 @@ impl<'t, 'a> Exec<'t, 'a> {
     fn ideal_constant(&self, n: &crate::parse::Number) -> R<Val<'a>> {
         let t = &n.text;
         let lower = t.to_ascii_lowercase();
-        let is_hex_int = lower.trim_start_matches(['+', '-']).starts_with("0x") && !lower.contains('p');
+        let is_hex_int =
+            lower.trim_start_matches(['+', '-']).starts_with("0x") && !lower.contains('p');
         let is_rune = t.starts_with('\'');
         if n.float.is_some() && !is_hex_int && !is_rune && t.contains(['.', 'e', 'E', 'p', 'P']) {
             return Ok(Val::Float(n.float.unwrap_or(0.0)));
@@ -485,7 +496,9 @@ impl<'t, 'a> Exec<'t, 'a> {
                 if let Some(v) = o.get(name) {
                     return Ok(Val::from_json(v));
                 }
-                let is_root = self.root.is_some_and(|r| matches!(r, Value::Object(ro) if std::ptr::eq(ro, o)));
+                let is_root = self
+                    .root
+                    .is_some_and(|r| matches!(r, Value::Object(ro) if std::ptr::eq(ro, o)));
                 let error = match self.opts.missing_key {
                     MissingKey::NoValue => false,
                     MissingKey::Error => true,
@@ -495,7 +508,9 @@ impl<'t, 'a> Exec<'t, 'a> {
                     return Ok(Val::Missing);
                 }
                 match (&self.opts.root_type, is_root) {
-                    (Some(t), true) => Err(self.errorf(format!("can't evaluate field {name} in type {t}"))),
+                    (Some(t), true) => {
+                        Err(self.errorf(format!("can't evaluate field {name} in type {t}")))
+                    }
                     _ => Err(self.errorf(format!(
                         "map has no entry for key {}",
                         crate::printf::go_quote(name)
@@ -582,14 +597,14 @@ impl<'t, 'a> Exec<'t, 'a> {
             argv.push(self.validate_type(f, t)?);
         }
         if func == Func::Json && !self.header && self.opts.escape_html_in_row_json {
-            // docker's list contexts implement MarshalJSON with json.Marshal,
-            // so `{{json .}}` on a row is HTML-escaped although the `json`
-            // function itself does not escape.
+            // docker's list contexts implement MarshalJSON by marshalling a
+            // map of their fields with json.Marshal (formatter/reflect.go),
+            // so `{{json .}}` on a row has its keys sorted and is
+            // HTML-escaped although the `json` function itself does not
+            // escape.
             if let (Some(Val::Object(o)), Some(Value::Object(root))) = (argv.first(), self.root) {
                 if std::ptr::eq(*o, root) {
-                    let mut s = String::new();
-                    crate::json::write_val(&mut s, &argv[0], true);
-                    return Ok(Val::str(s));
+                    return Ok(Val::str(crate::json::row_json(o)));
                 }
             }
         }
@@ -609,7 +624,9 @@ impl<'t, 'a> Exec<'t, 'a> {
             (Val::Missing, Ty::Any) => return Ok(Val::Nil),
             (_, Ty::Any | Ty::Value) => true,
             (Val::Missing, Ty::StrSlice) => return Ok(Val::Nil),
-            (Val::Missing, _) => return Err(self.errorf(format!("invalid value; expected {}", ty.go_name()))),
+            (Val::Missing, _) => {
+                return Err(self.errorf(format!("invalid value; expected {}", ty.go_name())))
+            }
             (Val::Str(_), Ty::Str) => true,
             (Val::Int(_), Ty::Int) => true,
             (Val::Strings(_), Ty::StrSlice) => true,
@@ -660,7 +677,9 @@ impl<'t, 'a> Exec<'t, 'a> {
                     Ty::Any | Ty::Value => Ok(Val::Bool(*b)),
                     Ty::Str => Err(self.errorf(format!("expected string; found {n}"))),
                     Ty::Int => Err(self.errorf(format!("expected integer; found {n}"))),
-                    Ty::StrSlice => Err(self.errorf(format!("can't handle {n} for arg of type []string"))),
+                    Ty::StrSlice => {
+                        Err(self.errorf(format!("can't handle {n} for arg of type []string")))
+                    }
                 }
             }
             Arg::Number(_, num) => {
@@ -671,14 +690,18 @@ impl<'t, 'a> Exec<'t, 'a> {
                         None => Err(self.errorf(format!("expected integer; found {n}"))),
                     },
                     Ty::Str => Err(self.errorf(format!("expected string; found {n}"))),
-                    Ty::StrSlice => Err(self.errorf(format!("can't handle {n} for arg of type []string"))),
+                    Ty::StrSlice => {
+                        Err(self.errorf(format!("can't handle {n} for arg of type []string")))
+                    }
                 }
             }
             Arg::Str { text, .. } => {
                 return match ty {
                     Ty::Any | Ty::Value | Ty::Str => Ok(Val::str(text.clone())),
                     Ty::Int => Err(self.errorf(format!("expected integer; found {n}"))),
-                    Ty::StrSlice => Err(self.errorf(format!("can't handle {n} for arg of type []string"))),
+                    Ty::StrSlice => {
+                        Err(self.errorf(format!("can't handle {n} for arg of type []string")))
+                    }
                 }
             }
         };

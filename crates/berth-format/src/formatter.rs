@@ -79,7 +79,9 @@ fn pre_format(format: &str) -> String {
         Kind::Json => JSON_FORMAT,
         _ => format,
     };
-    f.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n")
+    f.trim_matches(' ')
+        .replace("\\t", "\t")
+        .replace("\\n", "\n")
 }
 
 /// Renders rows for list commands (`docker ps`, `docker images`, ...).

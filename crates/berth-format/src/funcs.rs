@@ -133,7 +133,9 @@ impl Func {
             Func::Call => sig(&[Value], Some(Value)),
             Func::Not | Func::Len => sig(&[Value], None),
             Func::Ne | Func::Lt | Func::Le | Func::Gt | Func::Ge => sig(&[Value, Value], None),
-            Func::Print | Func::Println | Func::Html | Func::Js | Func::UrlQuery => sig(&[], Some(Any)),
+            Func::Print | Func::Println | Func::Html | Func::Js | Func::UrlQuery => {
+                sig(&[], Some(Any))
+            }
             Func::Printf => sig(&[Str], Some(Any)),
             Func::Json => sig(&[Any], None),
             Func::Split => sig(&[Str, Str], None),
@@ -161,11 +163,22 @@ fn as_int(v: &Val<'_>) -> i64 {
 
 /// Calls `f` with converted arguments. `header` selects docker's header
 /// variants. `callee` is the source text of `call`'s first argument.
-pub(crate) fn call<'a>(f: Func, args: Vec<Val<'a>>, header: bool, callee: &str) -> Result<Val<'a>, String> {
+pub(crate) fn call<'a>(
+    f: Func,
+    args: Vec<Val<'a>>,
+    header: bool,
+    callee: &str,
+) -> Result<Val<'a>, String> {
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Val::Missing);
     if header {
         match f {
-            Func::Json | Func::Split | Func::Join | Func::Title | Func::Lower | Func::Upper | Func::Truncate => {
+            Func::Json
+            | Func::Split
+            | Func::Join
+            | Func::Title
+            | Func::Lower
+            | Func::Upper
+            | Func::Truncate => {
                 return Ok(arg(0));
             }
             _ => {}
@@ -237,7 +250,11 @@ pub(crate) fn call<'a>(f: Func, args: Vec<Val<'a>>, header: bool, callee: &str) 
             if s.is_empty() {
                 Val::str("")
             } else {
-                Val::str(format!("{}{s}{}", " ".repeat(pre as usize), " ".repeat(suf as usize)))
+                Val::str(format!(
+                    "{}{s}{}",
+                    " ".repeat(pre as usize),
+                    " ".repeat(suf as usize)
+                ))
             }
         }
         Func::Truncate => {
@@ -300,7 +317,13 @@ fn eval_args(args: &[Val<'_>]) -> String {
     }
     let conv: Vec<Val<'_>> = args
         .iter()
-        .map(|a| if a.is_nil() { Val::str("<no value>") } else { a.clone() })
+        .map(|a| {
+            if a.is_nil() {
+                Val::str("<no value>")
+            } else {
+                a.clone()
+            }
+        })
         .collect();
     sprint(&conv)
 }
@@ -348,7 +371,9 @@ pub(crate) fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             b => out.push_str(&format!("%{b:02X}")),
         }
@@ -404,8 +429,15 @@ fn index<'a>(args: &[Val<'a>]) -> Result<Val<'a>, String> {
             Val::Object(o) => {
                 let key = match idx {
                     Val::Str(s) => s,
-                    Val::Missing | Val::Nil => return Err("value is nil; should be of type string".into()),
-                    other => return Err(format!("value has type {}; should be string", other.type_name())),
+                    Val::Missing | Val::Nil => {
+                        return Err("value is nil; should be of type string".into())
+                    }
+                    other => {
+                        return Err(format!(
+                            "value has type {}; should be string",
+                            other.type_name()
+                        ))
+                    }
                 };
                 match o.get(key.as_ref()) {
                     Some(v) => Val::from_json(v),
@@ -579,7 +611,10 @@ mod tests {
     #[test]
     fn escapers() {
         assert_eq!(html_escape("<a&b>\"'"), "&lt;a&amp;b&gt;&#34;&#39;");
-        assert_eq!(js_escape("<a&b>=\"'\n\u{e9}\\"), "\\u003Ca\\u0026b\\u003E\\u003D\\\"\\'\\u000A\u{e9}\\\\");
+        assert_eq!(
+            js_escape("<a&b>=\"'\n\u{e9}\\"),
+            "\\u003Ca\\u0026b\\u003E\\u003D\\\"\\'\\u000A\u{e9}\\\\"
+        );
         assert_eq!(query_escape("a b&c/é"), "a+b%26c%2F%C3%A9");
     }
 

@@ -129,10 +129,33 @@ pub(crate) fn write_val(out: &mut String, v: &Val<'_>, escape_html: bool) {
     }
 }
 
+/// A list row as docker's formatter contexts marshal themselves: a Go map
+/// of the fields, so keys sorted, HTML-escaped.
+pub(crate) fn row_json(o: &serde_json::Map<String, Value>) -> String {
+    let mut out = String::from("{");
+    for (i, (k, e)) in crate::value::sorted_entries(o).into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(&mut out, k, true);
+        out.push(':');
+        write_value(&mut out, e, true);
+    }
+    out.push('}');
+    out
+}
+
 /// Go's `json.MarshalIndent(v, prefix, indent)` layout (also what
 /// `json.Indent` produces): one element per line, `": "` after keys,
 /// empty arrays and objects kept as `[]` and `{}`.
-pub(crate) fn write_indent(out: &mut String, v: &Value, prefix: &str, indent: &str, depth: usize, escape_html: bool) {
+pub(crate) fn write_indent(
+    out: &mut String,
+    v: &Value,
+    prefix: &str,
+    indent: &str,
+    depth: usize,
+    escape_html: bool,
+) {
     let newline = |out: &mut String, d: usize| {
         out.push('\n');
         out.push_str(prefix);
@@ -201,7 +224,8 @@ mod tests {
         let v = json!({"a": "<b>&\"\\\n\t\u{1}\u{7f}\u{2028}é"});
         assert_eq!(
             to_go_json(&v, true),
-            r#"{"a":"\u003cb\u003e\u0026\"\\\n\t\u0001\u{7f}\u2028é"}"#.replace("\\u{7f}", "\u{7f}")
+            r#"{"a":"\u003cb\u003e\u0026\"\\\n\t\u0001\u{7f}\u2028é"}"#
+                .replace("\\u{7f}", "\u{7f}")
         );
         assert_eq!(
             to_go_json(&v, false),

@@ -523,9 +523,7 @@ impl<'a> Lexer<'a> {
                     Some(c) if c != '\n' => {}
                     _ => return self.errorf("unterminated character constant".into()),
                 },
-                None | Some('\n') => {
-                    return self.errorf("unterminated character constant".into())
-                }
+                None | Some('\n') => return self.errorf("unterminated character constant".into()),
                 Some('\'') => break,
                 Some(_) => {}
             }
@@ -671,7 +669,10 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(lex("{{.A").last().map(|i| i.val.clone()), Some("unclosed action".into()));
+        assert_eq!(
+            lex("{{.A").last().map(|i| i.val.clone()),
+            Some("unclosed action".into())
+        );
         assert_eq!(
             lex("{{.A}").last().map(|i| i.val.clone()),
             Some("bad character U+007D '}'".into())

@@ -10,14 +10,21 @@
 //! use serde_json::json;
 //! use berth_format::Formatter;
 //!
+//! # fn main() -> Result<(), berth_format::Error> {
 //! let rows = vec![json!({"Repository": "alpine", "Tag": "3.20", "ID": "91ef0af61f39",
 //!                        "CreatedSince": "2 weeks ago", "Size": "7.8MB"})];
 //! let headers = berth_format::headers(&[("Repository", "REPOSITORY"), ("Tag", "TAG"),
 //!     ("ID", "IMAGE ID"), ("CreatedSince", "CREATED"), ("Size", "SIZE")]);
-//! let f = Formatter::new("table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}").unwrap();
-//! let out = f.render(&rows, &headers).unwrap();
+//! let f = Formatter::new("table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}")?;
+//! let out = f.render(&rows, &headers)?;
 //! assert_eq!(out, "REPOSITORY   TAG       IMAGE ID       CREATED       SIZE\n\
 //!                  alpine       3.20      91ef0af61f39   2 weeks ago   7.8MB\n");
+//!
+//! // docker inspect --format
+//! let container = json!({"Name": "/web", "State": {"Status": "running"}});
+//! assert_eq!(berth_format::render_one("{{.Name}} {{.State.Status}}", &container)?, "/web running");
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! Semantics worth knowing, all following Go and docker-cli:
@@ -47,8 +54,8 @@ mod tabwriter;
 mod value;
 
 pub use formatter::{
-    headers, render_one, render_table, resolve_format, Formatter, Inspector, Kind,
-    JSON_FORMAT, JSON_FORMAT_KEY, RAW_FORMAT_KEY, TABLE_FORMAT_KEY,
+    headers, render_one, render_table, resolve_format, Formatter, Inspector, Kind, JSON_FORMAT,
+    JSON_FORMAT_KEY, RAW_FORMAT_KEY, TABLE_FORMAT_KEY,
 };
 pub use json::{to_go_json, to_go_json_indent};
 pub use tabwriter::{align_docker, TabWriter};
@@ -125,10 +132,11 @@ pub struct Options {
     /// `*formatter.ContainerContext` for `docker ps`. Without it the error
     /// is `map has no entry for key "X"`, as docker reports for inspect.
     pub root_type: Option<String>,
-    /// HTML-escape (`\u003c`, `\u003e`, `\u0026`) the output of `json`
-    /// when it is applied to the top-level object. Docker's list rows
-    /// marshal themselves with `json.Marshal`, so `docker ps --format json`
-    /// escapes while `{{json .Names}}` does not. [`Formatter`] sets this.
+    /// Encode the top-level object passed to `json` as docker's list rows
+    /// encode themselves: keys sorted and HTML-escaped (`\u003c`,
+    /// `\u003e`, `\u0026`), since they marshal a Go map of their fields
+    /// with `json.Marshal`. So `docker ps --format json` escapes while
+    /// `{{json .Names}}` does not. [`Formatter`] sets this.
     pub escape_html_in_row_json: bool,
 }
 

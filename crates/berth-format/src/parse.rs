@@ -11,7 +11,7 @@ use crate::Error;
 
 /// Maximum nesting of parenthesised pipelines and control structures,
 /// like Go's `maxStackDepth`, to keep recursion bounded.
-const MAX_DEPTH: usize = 1000;
+const MAX_DEPTH: usize = 100;
 
 /// A parsed template: the main list plus the templates named by `define`
 /// and `block`.
@@ -84,15 +84,32 @@ pub(crate) struct Number {
 /// An operand.
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
-    Field { pos: usize, ident: Vec<String> },
-    Chain { pos: usize, node: Box<Arg>, fields: Vec<String> },
-    Variable { pos: usize, ident: Vec<String> },
-    Identifier { pos: usize, name: String },
+    Field {
+        pos: usize,
+        ident: Vec<String>,
+    },
+    Chain {
+        pos: usize,
+        node: Box<Arg>,
+        fields: Vec<String>,
+    },
+    Variable {
+        pos: usize,
+        ident: Vec<String>,
+    },
+    Identifier {
+        pos: usize,
+        name: String,
+    },
     Dot(usize),
     Nil(usize),
     Bool(usize, bool),
     Number(usize, Number),
-    Str { pos: usize, quoted: String, text: String },
+    Str {
+        pos: usize,
+        quoted: String,
+        text: String,
+    },
     Pipe(Box<Pipe>),
 }
 
@@ -205,7 +222,11 @@ impl fmt::Display for Node {
             Node::Range(b) => branch(f, "range", b),
             Node::With(b) => branch(f, "with", b),
             Node::Template(t) => match &t.pipe {
-                Some(p) => write!(f, "{{{{template {} {p}}}}}", crate::printf::go_quote(&t.name)),
+                Some(p) => write!(
+                    f,
+                    "{{{{template {} {p}}}}}",
+                    crate::printf::go_quote(&t.name)
+                ),
                 None => write!(f, "{{{{template {}}}}}", crate::printf::go_quote(&t.name)),
             },
             Node::Break(_) => f.write_str("{{break}}"),
@@ -233,6 +254,9 @@ struct Parser<'f> {
 }
 
 type PResult<T> = Result<T, Error>;
+
+/// Pipeline, body and optional else branch of a control structure.
+type ControlParts = (Pipe, Vec<Node>, Option<Vec<Node>>);
 
 /// Parses `text`; `has_func` tells which function names are defined.
 pub(crate) fn parse(text: &str, has_func: &dyn Fn(&str) -> bool) -> PResult<Tree> {
@@ -480,8 +504,7 @@ impl Parser<'_> {
         })
     }
 
-    #[allow(clippy::type_complexity)]
-    fn parse_control(&mut self, context: &str) -> PResult<(Pipe, Vec<Node>, Option<Vec<Node>>)> {
+    fn parse_control(&mut self, context: &str) -> PResult<ControlParts> {
         let pipe = self.pipeline(context, ItemKind::RightDelim)?;
         if context == "range" {
             self.range_depth += 1;
@@ -645,8 +668,9 @@ impl Parser<'_> {
         // Only the first command of a pipeline can start with a
         // non-executable operand.
         for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
-            if let Some(Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str { .. }) =
-                c.args.first()
+            if let Some(
+                Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str { .. },
+            ) = c.args.first()
             {
                 return Err(self.errorf(format!(
                     "non executable command in pipeline stage {}",
@@ -909,7 +933,10 @@ fn parse_go_float(text: &str) -> Option<f64> {
     if unsigned.starts_with("0x") {
         return parse_hex_float(&lower);
     }
-    if unsigned.is_empty() || unsigned == "." || unsigned.contains("inf") || unsigned.contains("nan")
+    if unsigned.is_empty()
+        || unsigned == "."
+        || unsigned.contains("inf")
+        || unsigned.contains("nan")
     {
         return None;
     }
@@ -967,7 +994,9 @@ mod tests {
     fn display_round_trip() {
         let t = p("{{$x := .A.B | printf \"%d\" (len .C)}}").expect("parse");
         match &t.root[0] {
-            Node::Action(a) => assert_eq!(a.pipe.to_string(), "$x := .A.B | printf \"%d\" (len .C)"),
+            Node::Action(a) => {
+                assert_eq!(a.pipe.to_string(), "$x := .A.B | printf \"%d\" (len .C)")
+            }
             other => panic!("unexpected node {other:?}"),
         }
     }
@@ -980,12 +1009,18 @@ mod tests {
         assert_eq!(msg("{{end}}"), "template: :1: unexpected {{end}}");
         assert_eq!(msg("{{}}"), "template: :1: missing value for command");
         assert_eq!(msg("{{$x}}"), "template: :1: undefined variable \"$x\"");
-        assert_eq!(msg("{{break}}"), "template: :1: {{break}} outside {{range}}");
+        assert_eq!(
+            msg("{{break}}"),
+            "template: :1: {{break}} outside {{range}}"
+        );
         assert_eq!(
             msg("{{\"a\" | \"b\"}}"),
             "template: :1: non executable command in pipeline stage 2"
         );
         assert_eq!(msg("{{ .A.}}"), "template: :1: unexpected <.> in operand");
-        assert_eq!(msg("{{'ab'}}"), "template: :1: malformed character constant: 'ab'");
+        assert_eq!(
+            msg("{{'ab'}}"),
+            "template: :1: malformed character constant: 'ab'"
+        );
     }
 }

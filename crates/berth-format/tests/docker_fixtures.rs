@@ -54,7 +54,12 @@ fn templates_match_docker() {
         }
     }
     assert!(checked > 200, "fixture too small: {checked}");
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -79,5 +84,10 @@ fn tables_match_docker() {
             failures.push(format!("{format:?}: got {got:?}, want {case}"));
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

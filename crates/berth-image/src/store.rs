@@ -127,12 +127,15 @@ impl ImageUsage for NoUsage {
     }
 }
 
+/// A config's raw bytes and its parsed form.
+type ConfigEntry = (Arc<Vec<u8>>, Arc<ImageConfig>);
+
 pub struct ImageStore {
     db: Arc<Db>,
     content: Arc<ContentStore>,
     snapshots: Arc<Snapshotter>,
     // Configs are immutable: parse each once.
-    cache: std::sync::Mutex<HashMap<String, (Arc<Vec<u8>>, Arc<ImageConfig>)>>,
+    cache: std::sync::Mutex<HashMap<String, ConfigEntry>>,
 }
 
 fn now_nanos() -> i64 {
@@ -167,7 +170,7 @@ impl ImageStore {
         &self.db
     }
 
-    fn config(&self, id: &str) -> Result<(Arc<Vec<u8>>, Arc<ImageConfig>)> {
+    fn config(&self, id: &str) -> Result<ConfigEntry> {
         if let Ok(c) = self.cache.lock() {
             if let Some(v) = c.get(id) {
                 return Ok(v.clone());
@@ -429,7 +432,7 @@ impl ImageStore {
             let r = Reference::parse_with_default_tag(name)?;
             let is_digest = r.digest.is_some();
             let refs_total = img.tags.len() + img.digests.len();
-            let matched = if is_digest { img.digests.iter().any(|d| *d == r) } else { img.tags.iter().any(|t| *t == r) };
+            let matched = if is_digest { img.digests.contains(&r) } else { img.tags.contains(&r) };
             if matched && refs_total > 1 {
                 self.untag(&r)?;
                 out.push(DeleteItem::Untagged(r.familiar()));

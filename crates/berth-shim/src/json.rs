@@ -123,7 +123,6 @@ impl fmt::Display for Value {
 /// replaced by U+FFFD rather than rejected, because container output is
 /// arbitrary bytes.
 pub(crate) fn write_str(out: &mut Vec<u8>, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -136,32 +135,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, bytes: &[u8]) {
                 (std::str::from_utf8(&rest[..good]).unwrap_or_default(), bad)
             }
         };
-        for ch in valid.chars() {
-            match ch {
-                '"' => out.extend_from_slice(b"\\\""),
-                '\\' => out.extend_from_slice(b"\\\\"),
-                '\n' => out.extend_from_slice(b"\\n"),
-                '\r' => out.extend_from_slice(b"\\r"),
-                '\t' => out.extend_from_slice(b"\\t"),
-                '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                    let c = ch as u32;
-                    out.extend_from_slice(b"\\u");
-                    for shift in [12, 8, 4, 0] {
-                        out.push(HEX[((c >> shift) & 0xf) as usize]);
-                    }
-                }
-                c if (c as u32) < 0x20 => {
-                    let c = c as u32;
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[(c >> 4) as usize]);
-                    out.push(HEX[(c & 0xf) as usize]);
-                }
-                c => {
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
-            }
-        }
+        write_valid(out, valid.as_bytes());
         let consumed = valid.len();
         if bad > 0 {
             out.extend_from_slice(b"\\ufffd");
@@ -169,6 +143,48 @@ pub(crate) fn write_str(out: &mut Vec<u8>, bytes: &[u8]) {
         rest = &rest[consumed + bad..];
     }
     out.push(b'"');
+}
+
+/// Escapes valid UTF-8. Runs of bytes that need no escape are copied in
+/// bulk: this is on the path of every logged line.
+fn write_valid(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        let special = b < 0x20 || matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&')
+            // U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+            || (b == 0xe2 && s.get(i + 1) == Some(&0x80) && matches!(s.get(i + 2), Some(0xa8 | 0xa9)));
+        if !special {
+            i += 1;
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0xe2 => {
+                out.extend_from_slice(if s[i + 2] == 0xa8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                });
+                i += 2;
+            }
+            c => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(c >> 4) as usize]);
+                out.push(HEX[(c & 0xf) as usize]);
+            }
+        }
+        i += 1;
+        start = i;
+    }
+    out.extend_from_slice(&s[start..]);
 }
 
 /// Appends the members of a flat JSON object without building a [`Value`].
@@ -363,12 +379,16 @@ impl Parser<'_> {
                 return Err(self.err("invalid number"));
             }
         }
-        let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("invalid number"))?;
+        let text =
+            std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("invalid number"))?;
         Ok(Value::Number(text.to_string()))
     }
 
     fn hex4(&mut self) -> Result<u32, String> {
-        let h = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("short \\u escape"))?;
+        let h = self
+            .s
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.err("short \\u escape"))?;
         let h = std::str::from_utf8(h).map_err(|_| self.err("invalid \\u escape"))?;
         let v = u32::from_str_radix(h, 16).map_err(|_| self.err("invalid \\u escape"))?;
         self.i += 4;
@@ -402,7 +422,8 @@ impl Parser<'_> {
                         b't' => out.push(b'\t'),
                         b'u' => {
                             let mut c = self.hex4()?;
-                            if (0xd800..0xdc00).contains(&c) && self.s[self.i..].starts_with(b"\\u") {
+                            if (0xd800..0xdc00).contains(&c) && self.s[self.i..].starts_with(b"\\u")
+                            {
                                 let save = self.i;
                                 self.i += 2;
                                 let lo = self.hex4()?;
@@ -444,7 +465,16 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in [&b"{"[..], b"[1,]", b"{\"a\" 1}", b"\"\x01\"", b"1 2", b"nul", b"-", b"1."] {
+        for bad in [
+            &b"{"[..],
+            b"[1,]",
+            b"{\"a\" 1}",
+            b"\"\x01\"",
+            b"1 2",
+            b"nul",
+            b"-",
+            b"1.",
+        ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         let deep = "[".repeat(100) + &"]".repeat(100);
@@ -455,13 +485,21 @@ mod tests {
     fn escapes_like_go() {
         let mut out = Vec::new();
         write_str(&mut out, b"<a&b>\x01\xff\tz\xe2\x80\xa8");
-        assert_eq!(String::from_utf8(out).unwrap(), r#""\u003ca\u0026b\u003e\u0001\ufffd\tz\u2028""#);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#""\u003ca\u0026b\u003e\u0001\ufffd\tz\u2028""#
+        );
     }
 
     #[test]
     fn obj_writer() {
         let mut out = Vec::new();
-        ObjWriter::new(&mut out).str("a", "b").int("n", -3).bool("t", true).opt_str("z", None).finish();
+        ObjWriter::new(&mut out)
+            .str("a", "b")
+            .int("n", -3)
+            .bool("t", true)
+            .opt_str("z", None)
+            .finish();
         assert_eq!(out, br#"{"a":"b","n":-3,"t":true,"z":null}"#);
     }
 }

@@ -11,7 +11,7 @@
 
 use crate::json::write_str;
 use crate::protocol::StreamId;
-use crate::time::rfc3339_nanos;
+use crate::time::write_rfc3339_nanos;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -37,8 +37,12 @@ pub(crate) struct LogWriter {
     max_files: u32,
     /// Unterminated line tails of stdout and stderr.
     partial: [Vec<u8>; 2],
-    /// Scratch space for one encoded entry, reused to avoid an allocation per line.
-    entry: Vec<u8>,
+    /// Entries encoded for the current chunk of output, written with one
+    /// write(2) (Docker writes one per entry; a chunk of short lines would
+    /// otherwise cost a system call per line).
+    batch: Vec<u8>,
+    /// The timestamp of the current chunk, encoded once for all its lines.
+    stamp: Vec<u8>,
     /// Set after a write error has been reported once, so a full disk does
     /// not flood the shim's own log.
     failed: bool,
@@ -55,23 +59,25 @@ impl LogWriter {
             max_size,
             max_files: max_files.max(1),
             partial: [Vec::new(), Vec::new()],
-            entry: Vec::new(),
+            batch: Vec::new(),
+            stamp: Vec::new(),
             failed: false,
         })
     }
 
     /// Logs a chunk of output read at `now`.
     pub(crate) fn write(&mut self, stream: StreamId, data: &[u8], now: SystemTime) {
+        self.set_stamp(now);
         let idx = usize::from(stream == StreamId::Stderr);
         let mut rest = data;
         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
             let (line, tail) = rest.split_at(nl + 1);
             if self.partial[idx].is_empty() {
-                self.emit(stream, line, now);
+                self.emit(stream, line);
             } else {
                 let mut joined = std::mem::take(&mut self.partial[idx]);
                 joined.extend_from_slice(line);
-                self.emit(stream, &joined, now);
+                self.emit(stream, &joined);
                 joined.clear();
                 // Keep small buffers for the next tail; give large ones back.
                 if joined.capacity() <= 4096 {
@@ -84,52 +90,74 @@ impl LogWriter {
             let mut pending = std::mem::take(&mut self.partial[idx]);
             pending.extend_from_slice(rest);
             while pending.len() >= MAX_LINE {
-                self.emit(stream, &pending[..MAX_LINE], now);
+                self.emit(stream, &pending[..MAX_LINE]);
                 pending.drain(..MAX_LINE);
             }
             self.partial[idx] = pending;
         }
+        self.flush_batch();
+    }
+
+    fn set_stamp(&mut self, now: SystemTime) {
+        self.stamp.clear();
+        write_rfc3339_nanos(&mut self.stamp, now);
     }
 
     /// Writes out unterminated tails, at the end of the output.
     pub(crate) fn flush_partial(&mut self, now: SystemTime) {
+        self.set_stamp(now);
         for (idx, stream) in [(0, StreamId::Stdout), (1, StreamId::Stderr)] {
             let pending = std::mem::take(&mut self.partial[idx]);
             if !pending.is_empty() {
-                self.emit(stream, &pending, now);
+                self.emit(stream, &pending);
             }
         }
+        self.flush_batch();
     }
 
-    fn emit(&mut self, stream: StreamId, line: &[u8], now: SystemTime) {
-        let mut entry = std::mem::take(&mut self.entry);
-        entry.clear();
+    fn emit(&mut self, stream: StreamId, line: &[u8]) {
+        let mut entry = std::mem::take(&mut self.batch);
+        let start = entry.len();
         entry.extend_from_slice(b"{\"log\":");
         write_str(&mut entry, line);
         entry.extend_from_slice(b",\"stream\":\"");
         entry.extend_from_slice(stream.as_str().as_bytes());
         entry.extend_from_slice(b"\",\"time\":\"");
-        entry.extend_from_slice(rfc3339_nanos(now).as_bytes());
+        entry.extend_from_slice(&self.stamp);
         entry.extend_from_slice(b"\"}\n");
-        let len = entry.len() as u64;
-        if self.max_size > 0 && self.size > 0 && self.size + len > self.max_size {
+        let len = (entry.len() - start) as u64;
+        let before = self.size + start as u64;
+        if self.max_size > 0 && before > 0 && before + len > self.max_size {
+            // Entries already batched belong to the current file.
+            let this: Vec<u8> = entry.drain(start..).collect();
+            self.batch = entry;
+            self.flush_batch();
             if let Err(e) = self.rotate() {
                 self.report(&format!("rotate {}: {e}", self.path.display()));
             }
+            entry = std::mem::take(&mut self.batch);
+            entry.extend_from_slice(&this);
         }
-        // One write(2) per entry on an O_APPEND file: a concurrent reader
-        // (`docker logs -f`) never sees half an entry.
-        match self.file.write_all(&entry) {
+        self.batch = entry;
+    }
+
+    fn flush_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        // Whole entries per write(2) on an O_APPEND file, so a concurrent
+        // reader (`docker logs -f`) only ever waits for the rest of a line.
+        match self.file.write_all(&self.batch) {
             Ok(()) => {
-                self.size += len;
+                self.size += self.batch.len() as u64;
                 self.failed = false;
             }
             Err(e) => self.report(&format!("write {}: {e}", self.path.display())),
         }
-        if entry.capacity() > 64 * 1024 {
-            entry = Vec::new();
+        self.batch.clear();
+        if self.batch.capacity() > 64 * 1024 {
+            self.batch = Vec::new();
         }
-        self.entry = entry;
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {
@@ -167,7 +195,11 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).mode(0o640).open(path)
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
 }
 
 #[cfg(test)]
@@ -181,7 +213,10 @@ mod tests {
             .map(|l| {
                 let v = json::parse(l.as_bytes()).unwrap();
                 assert!(v.get("time").unwrap().as_str().unwrap().ends_with('Z'));
-                (v.get("log").unwrap().as_str().unwrap().to_string(), v.get("stream").unwrap().as_str().unwrap().to_string())
+                (
+                    v.get("log").unwrap().as_str().unwrap().to_string(),
+                    v.get("stream").unwrap().as_str().unwrap().to_string(),
+                )
             })
             .collect()
     }
@@ -198,8 +233,13 @@ mod tests {
         w.flush_partial(now);
         assert_eq!(
             entries(&p),
-            [("a\n", "stdout"), ("e\n", "stderr"), ("bc\n", "stdout"), ("d", "stdout")]
-                .map(|(a, b)| (a.to_string(), b.to_string()))
+            [
+                ("a\n", "stdout"),
+                ("e\n", "stderr"),
+                ("bc\n", "stdout"),
+                ("d", "stdout")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
         );
         let long = vec![b'x'; MAX_LINE + 10];
         w.write(StreamId::Stdout, &long, now);
@@ -238,7 +278,11 @@ mod tests {
         let p = dir.path().join("c.log");
         let mut w = LogWriter::open(&p, 300, 1).unwrap();
         for i in 0..50 {
-            w.write(StreamId::Stdout, format!("line {i}\n").as_bytes(), SystemTime::now());
+            w.write(
+                StreamId::Stdout,
+                format!("line {i}\n").as_bytes(),
+                SystemTime::now(),
+            );
         }
         assert!(std::fs::metadata(&p).unwrap().len() <= 300);
         assert!(!dir.path().join("c.log.1").exists());

@@ -13,6 +13,7 @@ use std::ffi::OsString;
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -31,16 +32,31 @@ pub(crate) struct ChildStdio {
 }
 
 impl Runtime {
-    pub(crate) fn new(path: PathBuf, root: Option<PathBuf>, log: PathBuf, extra: Vec<OsString>) -> Self {
-        Runtime { path, root, log, extra }
+    pub(crate) fn new(
+        path: PathBuf,
+        root: Option<PathBuf>,
+        log: PathBuf,
+        extra: Vec<OsString>,
+    ) -> Self {
+        Runtime {
+            path,
+            root,
+            log,
+            extra,
+        }
     }
 
     fn command(&self) -> Command {
         let mut c = Command::new(&self.path);
+        // SAFETY: the closure only makes async-signal-safe calls.
+        unsafe { c.pre_exec(crate::sys::reset_signals_for_exec) };
         if let Some(root) = &self.root {
             c.arg("--root").arg(root);
         }
-        c.arg("--log").arg(&self.log).arg("--log-format").arg("json");
+        c.arg("--log")
+            .arg(&self.log)
+            .arg("--log-format")
+            .arg("json");
         c.args(&self.extra);
         c
     }
@@ -54,10 +70,14 @@ impl Runtime {
                 cmd.stdin(s.stdin).stdout(s.stdout).stderr(s.stderr);
             }
             None => {
-                cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+                cmd.stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped());
             }
         }
-        let out = cmd.output().map_err(|e| format!("exec {}: {e}", self.path.display()));
+        let out = cmd
+            .output()
+            .map_err(|e| format!("exec {}: {e}", self.path.display()));
         // Drop the command so this process's copies of the child's pipe ends
         // are closed before the caller starts reading the other ends.
         drop(cmd);
@@ -81,11 +101,14 @@ impl Runtime {
     /// The message of the last error entry in the runtime's JSON log.
     pub(crate) fn last_error(&self) -> Option<String> {
         let text = std::fs::read(&self.log).ok()?;
-        text.split(|&b| b == b'\n')
+        text.rsplit(|&b| b == b'\n')
             .filter_map(|line| json::parse(line).ok())
-            .filter(|v| v.get("level").and_then(json::Value::as_str) == Some("error"))
-            .filter_map(|v| v.get("msg").and_then(json::Value::as_str).map(str::to_string))
-            .last()
+            .find(|v| v.get("level").and_then(json::Value::as_str) == Some("error"))
+            .and_then(|v| {
+                v.get("msg")
+                    .and_then(json::Value::as_str)
+                    .map(str::to_string)
+            })
     }
 
     pub(crate) fn create(
@@ -97,7 +120,11 @@ impl Runtime {
         stdio: Option<ChildStdio>,
     ) -> Result<(), String> {
         let mut c = self.command();
-        c.arg("create").arg("--bundle").arg(bundle).arg("--pid-file").arg(pid_file);
+        c.arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(pid_file);
         if let Some(sock) = console {
             c.arg("--console-socket").arg(sock);
         }
@@ -123,7 +150,12 @@ impl Runtime {
         stdio: Option<ChildStdio>,
     ) -> Result<(), String> {
         let mut c = self.command();
-        c.arg("exec").arg("--detach").arg("--process").arg(process).arg("--pid-file").arg(pid_file);
+        c.arg("exec")
+            .arg("--detach")
+            .arg("--process")
+            .arg(process)
+            .arg("--pid-file")
+            .arg(pid_file);
         if let Some(sock) = console {
             c.arg("--console-socket").arg(sock);
         }
@@ -154,8 +186,11 @@ impl Runtime {
 
 /// Reads a pid file written by the runtime.
 pub(crate) fn read_pid_file(path: &Path) -> Result<i32, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("read pid file {}: {e}", path.display()))?;
-    text.trim().parse().map_err(|_| format!("pid file {} holds {:?}", path.display(), text.trim()))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("read pid file {}: {e}", path.display()))?;
+    text.trim()
+        .parse()
+        .map_err(|_| format!("pid file {} holds {:?}", path.display(), text.trim()))
 }
 
 /// A listening socket on which the runtime sends the pseudo-terminal master
@@ -169,7 +204,10 @@ impl ConsoleSocket {
     pub(crate) fn bind(path: &Path) -> std::io::Result<Self> {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path)?;
-        Ok(ConsoleSocket { listener, path: path.to_path_buf() })
+        Ok(ConsoleSocket {
+            listener,
+            path: path.to_path_buf(),
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -180,13 +218,23 @@ impl ConsoleSocket {
     /// returned: runc's send does not wait for us to accept, the connection
     /// and the message sit in the socket's backlog.
     pub(crate) fn receive(&self) -> Result<OwnedFd, String> {
-        self.listener.set_nonblocking(true).map_err(|e| format!("console socket: {e}"))?;
-        let (conn, _) = self.listener.accept().map_err(|e| format!("runtime sent no console: {e}"))?;
+        self.listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("console socket: {e}"))?;
+        let (conn, _) = self
+            .listener
+            .accept()
+            .map_err(|e| format!("runtime sent no console: {e}"))?;
         let mut name = [0u8; 256];
         let mut iov = [IoSliceMut::new(&mut name)];
         let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-            .map_err(|e| format!("receive console: {e}"))?;
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(|e| format!("receive console: {e}"))?;
         let mut master = None;
         for c in msg.cmsgs().map_err(|e| format!("receive console: {e}"))? {
             if let ControlMessageOwned::ScmRights(fds) = c {
@@ -212,7 +260,12 @@ impl Drop for ConsoleSocket {
 
 /// TIOCSWINSZ on a pseudo-terminal master.
 pub(crate) fn set_winsize(fd: RawFd, width: u16, height: u16) -> std::io::Result<()> {
-    let ws = libc::winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: height,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which is valid
     // for the duration of the call.
     let rc = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };

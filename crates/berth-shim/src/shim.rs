@@ -46,10 +46,25 @@ impl Reporter {
         }
     }
 
-    fn failed(&mut self, message: &str) {
+    /// Reports a failure of the shim itself (bad flags, busy state directory, …).
+    fn failed(&mut self, err: &Error) {
+        self.fail(&err.to_string(), err.kind().as_str(), false);
+    }
+
+    /// Reports the runtime's error text.
+    fn runtime_failed(&mut self, message: &str) {
+        self.fail(message, "", true);
+    }
+
+    fn fail(&mut self, message: &str, kind: &str, runtime: bool) {
         eprintln!("berth-shim: {message}");
         let mut out = Vec::new();
-        ObjWriter::new(&mut out).str("status", "failed").str("error", message).finish();
+        ObjWriter::new(&mut out)
+            .str("status", "failed")
+            .str("error", message)
+            .str("kind", kind)
+            .bool("runtime", runtime)
+            .finish();
         out.push(b'\n');
         self.send(&out);
     }
@@ -70,19 +85,23 @@ impl Reporter {
 pub(crate) fn run(mut cfg: Config) -> i32 {
     let mut reporter = Reporter::new(cfg.ready_fd);
     if let Err(e) = resolve_paths(&mut cfg) {
-        reporter.failed(&e.to_string());
+        reporter.failed(&e);
         return 2;
     }
     if !cfg.foreground {
         if let Err(e) = detach() {
-            reporter.failed(&e.to_string());
+            reporter.failed(&e);
             return 1;
         }
     }
     let mut setup = match Setup::new(&cfg) {
         Ok(s) => s,
         Err(e) => {
-            reporter.failed(&e.to_string());
+            // Another shim's files must survive a refused second start.
+            if !matches!(e, Error::Conflict(_)) {
+                remove_state_files(&cfg.state_dir, true);
+            }
+            reporter.failed(&e);
             return 1;
         }
     };
@@ -90,16 +109,24 @@ pub(crate) fn run(mut cfg: Config) -> i32 {
         Ok(c) => c,
         Err(msg) => {
             setup.abort(&cfg);
-            reporter.failed(&msg);
+            reporter.runtime_failed(&msg);
             return 1;
         }
     };
     let pid = container.io.pid;
-    let mut server = Server::new(cfg, setup.runtime, setup.listener, setup.sigfd, setup.log, container, oom);
+    let mut server = Server::new(
+        cfg,
+        setup.runtime,
+        setup.listener,
+        setup.sigfd,
+        setup.log,
+        container,
+        oom,
+    );
     if !server.cfg.no_start {
         if let Err(msg) = server.start_runtime() {
             server.abort_start();
-            reporter.failed(&msg);
+            reporter.runtime_failed(&msg);
             return 1;
         }
     }
@@ -125,7 +152,10 @@ fn resolve_paths(cfg: &mut Config) -> Result<()> {
     // sun_path holds 108 bytes including the terminator.
     let sock = cfg.state_dir.join(SOCKET_NAME);
     if sock.as_os_str().len() > 107 {
-        return Err(Error::InvalidArgument(format!("state directory path too long for a socket: {}", sock.display())));
+        return Err(Error::InvalidArgument(format!(
+            "state directory path too long for a socket: {}",
+            sock.display()
+        )));
     }
     Ok(())
 }
@@ -164,16 +194,25 @@ impl Setup {
         // Orphaned container processes (the init after `runtime create`
         // exits, `exec --detach` processes) re-parent to us so we can reap
         // them and read their status (conmon and containerd-shim do the same).
-        nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::errno("PR_SET_CHILD_SUBREAPER", e))?;
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| Error::errno("PR_SET_CHILD_SUBREAPER", e))?;
         // Blocked, not ignored: an ignored disposition would be inherited
         // by the runtime and the container, a blocked mask is reset by
         // `Command` in the child. SIGTERM/SIGINT/SIGHUP are read and
-        // dropped: stopping the shim must never stop the container.
+        // dropped: stopping the shim must never stop the container. A
+        // blocked SIGPIPE turns a write to a closed stdin pipe into EPIPE.
         let mut mask = SigSet::empty();
-        for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        for s in [
+            Signal::SIGCHLD,
+            Signal::SIGPIPE,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGHUP,
+        ] {
             mask.add(s);
         }
-        mask.thread_block().map_err(|e| Error::errno("block signals", e))?;
+        mask.thread_block()
+            .map_err(|e| Error::errno("block signals", e))?;
         let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| Error::errno("signalfd", e))?;
         // Never pin the caller's working directory (or its mount).
@@ -184,12 +223,18 @@ impl Setup {
             .mode(0o700)
             .create(&cfg.state_dir)
             .map_err(|e| Error::io(format!("create {}", cfg.state_dir.display()), e))?;
+        let sock = cfg.state_dir.join(SOCKET_NAME);
+        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+            return Err(Error::Conflict(format!(
+                "a shim is already serving {}",
+                cfg.state_dir.display()
+            )));
+        }
         let pid_path = cfg.state_dir.join(SHIM_PID_FILE);
         std::fs::write(&pid_path, format!("{}\n", std::process::id()))
             .map_err(|e| Error::io(format!("write {}", pid_path.display()), e))?;
         let _ = std::fs::remove_file(cfg.state_dir.join(EXIT_FILE));
 
-        let sock = cfg.state_dir.join(SOCKET_NAME);
         let _ = std::fs::remove_file(&sock);
         // The socket grants control over the container: owner only.
         // SAFETY: umask only changes this process's file-creation mask.
@@ -198,7 +243,9 @@ impl Setup {
         // SAFETY: as above, restoring the previous mask.
         unsafe { libc::umask(old) };
         let listener = bound.map_err(|e| Error::io(format!("bind {}", sock.display()), e))?;
-        listener.set_nonblocking(true).map_err(|e| Error::io("listener", e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("listener", e))?;
 
         let log = match &cfg.log_path {
             Some(p) => Some(
@@ -213,7 +260,12 @@ impl Setup {
             cfg.state_dir.join(RUNTIME_LOG),
             cfg.runtime_args.clone(),
         );
-        Ok(Setup { runtime, listener, sigfd, log })
+        Ok(Setup {
+            runtime,
+            listener,
+            sigfd,
+            log,
+        })
     }
 
     /// `runtime create` with the container's stdio; returns the container
@@ -225,7 +277,8 @@ impl Setup {
         if cfg.tty {
             let console = ConsoleSocket::bind(&cfg.state_dir.join(CONSOLE_SOCKET))
                 .map_err(|e| format!("console socket: {e}"))?;
-            self.runtime.create(&cfg.id, &cfg.bundle, &pid_file, Some(console.path()), None)?;
+            self.runtime
+                .create(&cfg.id, &cfg.bundle, &pid_file, Some(console.path()), None)?;
             let master = console.receive()?;
             drop(console);
             sys::set_nonblocking(master.as_raw_fd()).map_err(|e| format!("console: {e}"))?;
@@ -234,7 +287,8 @@ impl Setup {
             io.stdin_enabled = cfg.stdin;
         } else {
             let (stdio, ours) = pipes(cfg.stdin)?;
-            self.runtime.create(&cfg.id, &cfg.bundle, &pid_file, None, Some(stdio))?;
+            self.runtime
+                .create(&cfg.id, &cfg.bundle, &pid_file, None, Some(stdio))?;
             io = Io::from_pipes(0, ours);
         }
         io.pid = runtime::read_pid_file(&pid_file)?;
@@ -267,8 +321,16 @@ pub(crate) fn pipes(stdin: bool) -> Result<(ChildStdio, PipeEnds), String> {
     sys::set_nonblocking(out_r.as_raw_fd()).map_err(err)?;
     sys::set_nonblocking(err_r.as_raw_fd()).map_err(err)?;
     Ok((
-        ChildStdio { stdin: child_in, stdout: Stdio::from(out_w), stderr: Stdio::from(err_w) },
-        PipeEnds { stdin: our_in, stdout: out_r, stderr: err_r },
+        ChildStdio {
+            stdin: child_in,
+            stdout: Stdio::from(out_w),
+            stderr: Stdio::from(err_w),
+        },
+        PipeEnds {
+            stdin: our_in,
+            stdout: out_r,
+            stderr: err_r,
+        },
     ))
 }
 
@@ -282,7 +344,13 @@ pub(crate) struct PipeEnds {
 /// Removes what the shim put in the state directory; the exit record only
 /// when the daemon has acknowledged it (`shutdown`) or no exit happened.
 pub(crate) fn remove_state_files(dir: &Path, with_exit_record: bool) {
-    let mut names = vec![SOCKET_NAME, SHIM_PID_FILE, INIT_PID_FILE, RUNTIME_LOG, CONSOLE_SOCKET];
+    let mut names = vec![
+        SOCKET_NAME,
+        SHIM_PID_FILE,
+        INIT_PID_FILE,
+        RUNTIME_LOG,
+        CONSOLE_SOCKET,
+    ];
     if with_exit_record {
         names.push(EXIT_FILE);
     }
@@ -305,7 +373,12 @@ pub(crate) fn remove_state_files(dir: &Path, with_exit_record: bool) {
 /// no record or a complete one, even across a crash.
 pub(crate) fn write_exit_record(dir: &Path, rec: &protocol::ExitRecord) -> std::io::Result<()> {
     let tmp = dir.join(format!("{EXIT_FILE}.tmp"));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)?;
     f.write_all(rec.to_json().as_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()?;

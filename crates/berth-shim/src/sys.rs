@@ -53,7 +53,14 @@ pub(crate) fn write(fd: RawFd, buf: &[u8]) -> IoResult {
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> IoResult {
     loop {
         // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
-        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+        let n = unsafe {
+            libc::send(
+                fd,
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
         if n >= 0 {
             return IoResult::Done(n as usize);
         }
@@ -84,7 +91,11 @@ pub(crate) fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Errno> {
     if flags < 0 {
         return Err(Errno::last());
     }
-    let flags = if on { flags | libc::FD_CLOEXEC } else { flags & !libc::FD_CLOEXEC };
+    let flags = if on {
+        flags | libc::FD_CLOEXEC
+    } else {
+        flags & !libc::FD_CLOEXEC
+    };
     // SAFETY: as above.
     if unsafe { libc::fcntl(fd, libc::F_SETFD, flags) } < 0 {
         return Err(Errno::last());
@@ -159,4 +170,28 @@ pub(crate) fn release_text() {
         // entries cannot lose data; the call itself only touches the VMA.
         unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
     }
+}
+
+/// For `pre_exec`: gives the child an empty signal mask and default
+/// dispositions. Both survive exec(2), and `Command` resets neither the mask
+/// nor ignored signals other than SIGPIPE; without this the runtime and, through
+/// it, the container would inherit the shim's blocked SIGTERM/SIGCHLD (a
+/// container that cannot be stopped) or an ignored SIGINT from whoever
+/// started the daemon. Only async-signal-safe calls.
+pub(crate) fn reset_signals_for_exec() -> std::io::Result<()> {
+    // SAFETY: sigemptyset, sigprocmask and signal are async-signal-safe and
+    // only touch this (child) process's signal state; the set is a local.
+    unsafe {
+        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+        libc::sigemptyset(set.as_mut_ptr());
+        if libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        for sig in 1..=31 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+    Ok(())
 }

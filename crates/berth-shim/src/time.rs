@@ -8,6 +8,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// RFC3339Nano) accept any precision, and a fixed width keeps the log lines
 /// sortable as text.
 pub fn rfc3339_nanos(t: SystemTime) -> String {
+    let mut out = Vec::with_capacity(30);
+    write_rfc3339_nanos(&mut out, t);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Appends the timestamp to `out` without going through `core::fmt`: this
+/// runs for every log line, and keeping the formatting machinery out of the
+/// steady-state path keeps its code out of the shim's resident set.
+pub(crate) fn write_rfc3339_nanos(out: &mut Vec<u8>, t: SystemTime) {
     let (secs, nanos) = match t.duration_since(UNIX_EPOCH) {
         Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
         // Clocks before 1970 do not happen on hosts that run containers;
@@ -17,12 +26,25 @@ pub fn rfc3339_nanos(t: SystemTime) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let digits = |out: &mut Vec<u8>, v: u64, width: u32| {
+        for i in (0..width).rev() {
+            out.push(b'0' + ((v / 10u64.pow(i)) % 10) as u8);
+        }
+    };
+    digits(out, y.clamp(0, 9999) as u64, 4);
+    out.push(b'-');
+    digits(out, m.into(), 2);
+    out.push(b'-');
+    digits(out, d.into(), 2);
+    out.push(b'T');
+    digits(out, (rem / 3600) as u64, 2);
+    out.push(b':');
+    digits(out, ((rem % 3600) / 60) as u64, 2);
+    out.push(b':');
+    digits(out, (rem % 60) as u64, 2);
+    out.push(b'.');
+    digits(out, nanos.into(), 9);
+    out.push(b'Z');
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's

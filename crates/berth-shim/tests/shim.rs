@@ -19,7 +19,11 @@ fn connect(env: &Env) -> ShimClient {
 
 #[test]
 fn logs_output_and_records_exit_code() {
-    let Some(env) = setup("logs", &["sh", "-c", "echo out; echo err >&2; printf partial; exit 3"], false) else {
+    let Some(env) = setup(
+        "logs",
+        &["sh", "-c", "echo out; echo err >&2; printf partial; exit 3"],
+        false,
+    ) else {
         return;
     };
     // Created first and started by the client: a container this short could
@@ -42,10 +46,14 @@ fn logs_output_and_records_exit_code() {
 
     let mut entries = env.log_entries(&env.log);
     entries.sort();
-    let want: Vec<(String, String)> = [("err\n", "stderr"), ("out\n", "stdout"), ("partial", "stdout")]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+    let want: Vec<(String, String)> = [
+        ("err\n", "stderr"),
+        ("out\n", "stdout"),
+        ("partial", "stdout"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
     assert_eq!(entries, want);
 
     assert_eq!(c.shutdown().unwrap(), rec);
@@ -54,7 +62,9 @@ fn logs_output_and_records_exit_code() {
 
 #[test]
 fn attach_stdin_round_trip_with_two_clients() {
-    let Some(env) = setup("attach", &["cat"], false) else { return };
+    let Some(env) = setup("attach", &["cat"], false) else {
+        return;
+    };
     let mut o = env.opts();
     o.stdin = true;
     o.stdin_once = true;
@@ -74,10 +84,19 @@ fn attach_stdin_round_trip_with_two_clients() {
     assert_eq!(waiter.start().unwrap(), res.container_pid);
 
     a.write_all(b"hello\n").unwrap();
-    assert_eq!(read_one_frame(&mut a), (StreamId::Stdout, b"hello\n".to_vec()));
-    assert_eq!(read_one_frame(&mut b), (StreamId::Stdout, b"hello\n".to_vec()));
+    assert_eq!(
+        read_one_frame(&mut a),
+        (StreamId::Stdout, b"hello\n".to_vec())
+    );
+    assert_eq!(
+        read_one_frame(&mut b),
+        (StreamId::Stdout, b"hello\n".to_vec())
+    );
     a.write_all(b"again\n").unwrap();
-    assert_eq!(read_one_frame(&mut a), (StreamId::Stdout, b"again\n".to_vec()));
+    assert_eq!(
+        read_one_frame(&mut a),
+        (StreamId::Stdout, b"again\n".to_vec())
+    );
 
     // Half-closing ends stdin (stdin-once): cat exits, both streams end.
     a.shutdown(Shutdown::Write).unwrap();
@@ -97,7 +116,9 @@ fn attach_stdin_round_trip_with_two_clients() {
 
 #[test]
 fn attach_after_exit_is_a_conflict() {
-    let Some(env) = setup("attachexit", &["true"], false) else { return };
+    let Some(env) = setup("attachexit", &["true"], false) else {
+        return;
+    };
     let mut o = env.opts();
     o.no_start = true;
     let res = spawn(&o).unwrap();
@@ -113,7 +134,9 @@ fn attach_after_exit_is_a_conflict() {
 
 #[test]
 fn tty_with_resize() {
-    let Some(env) = setup("tty", &["sh", "-c", "read x; stty size; echo done"], true) else { return };
+    let Some(env) = setup("tty", &["sh", "-c", "read x; stty size; echo done"], true) else {
+        return;
+    };
     let mut o = env.opts();
     o.tty = true;
     o.stdin = true;
@@ -135,7 +158,10 @@ fn tty_with_resize() {
     assert_eq!(c.wait().unwrap().exit_code, 0);
     let entries = env.log_entries(&env.log);
     assert!(entries.iter().all(|(_, s)| s == "stdout"));
-    assert!(entries.iter().any(|(l, _)| l == "30 100\r\n"), "{entries:?}");
+    assert!(
+        entries.iter().any(|(l, _)| l == "30 100\r\n"),
+        "{entries:?}"
+    );
     c.shutdown().unwrap();
     env.assert_clean(res.shim_pid);
 }
@@ -152,34 +178,58 @@ fn exec_req(id: &str, args: &[&str], tty: bool, stdin: bool) -> ExecRequest {
 
 #[test]
 fn exec_streams_exit_codes_and_kill() {
-    let Some(env) = setup("exec", &["sleep", "1000"], false) else { return };
+    let Some(env) = setup("exec", &["sleep", "1000"], false) else {
+        return;
+    };
     let res = spawn(&env.opts()).unwrap();
     let mut c = connect(&env);
 
     // Output and exit code.
-    let s = connect(&env).exec(exec_req("e1", &["sh", "-c", "echo hi; echo oops >&2; exit 7"], false, false)).unwrap();
+    let s = connect(&env)
+        .exec(exec_req(
+            "e1",
+            &["sh", "-c", "echo hi; echo oops >&2; exit 7"],
+            false,
+            false,
+        ))
+        .unwrap();
     assert!(!s.tty && s.pid > 0);
     let mut st = s.stream;
     st.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     let (out, err) = read_frames(&mut st);
-    assert_eq!((out.as_slice(), err.as_slice()), (&b"hi\n"[..], &b"oops\n"[..]));
+    assert_eq!(
+        (out.as_slice(), err.as_slice()),
+        (&b"hi\n"[..], &b"oops\n"[..])
+    );
     let status = c.exec_wait("e1").unwrap();
     assert_eq!((status.running, status.exit_code), (false, Some(7)));
     assert_eq!(c.exec_state("e1").unwrap(), status);
     assert!(c.exec_state("nope").is_err());
 
     // Stdin, ended by half-close.
-    let s = connect(&env).exec(exec_req("e2", &["cat"], false, true)).unwrap();
+    let s = connect(&env)
+        .exec(exec_req("e2", &["cat"], false, true))
+        .unwrap();
     let mut st = s.stream;
     st.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     st.write_all(b"ping\n").unwrap();
-    assert_eq!(read_one_frame(&mut st), (StreamId::Stdout, b"ping\n".to_vec()));
+    assert_eq!(
+        read_one_frame(&mut st),
+        (StreamId::Stdout, b"ping\n".to_vec())
+    );
     st.shutdown(Shutdown::Write).unwrap();
     assert_eq!(read_frames(&mut st), (vec![], vec![]));
     assert_eq!(c.exec_wait("e2").unwrap().exit_code, Some(0));
 
     // A terminal exec with its own size.
-    let s = connect(&env).exec(exec_req("e3", &["sh", "-c", "read x; stty size; exit 5"], true, true)).unwrap();
+    let s = connect(&env)
+        .exec(exec_req(
+            "e3",
+            &["sh", "-c", "read x; stty size; exit 5"],
+            true,
+            true,
+        ))
+        .unwrap();
     assert!(s.tty);
     let mut st = s.stream;
     st.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
@@ -187,21 +237,36 @@ fn exec_streams_exit_codes_and_kill() {
     st.write_all(b"\n").unwrap();
     let mut out = Vec::new();
     st.read_to_end(&mut out).unwrap();
-    assert!(String::from_utf8_lossy(&out).contains("19 81"), "{:?}", String::from_utf8_lossy(&out));
+    assert!(
+        String::from_utf8_lossy(&out).contains("19 81"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
     assert_eq!(c.exec_wait("e3").unwrap().exit_code, Some(5));
 
     // Detached, then killed.
-    let pid = c.exec_detached(exec_req("e4", &["sleep", "1000"], false, false)).unwrap();
+    let pid = c
+        .exec_detached(exec_req("e4", &["sleep", "1000"], false, false))
+        .unwrap();
     assert!(c.exec_state("e4").unwrap().running);
     c.kill_exec("e4", libc::SIGKILL).unwrap();
     let st = c.exec_wait("e4").unwrap();
     assert_eq!((st.pid, st.exit_code), (pid, Some(137)));
     // Duplicate ids and bad ids are refused.
-    assert!(c.exec_detached(exec_req("e4", &["true"], false, false)).is_err());
-    assert!(c.exec_detached(exec_req("../x", &["true"], false, false)).is_err());
+    assert!(c
+        .exec_detached(exec_req("e4", &["true"], false, false))
+        .is_err());
+    assert!(c
+        .exec_detached(exec_req("../x", &["true"], false, false))
+        .is_err());
     // A missing executable in an exec reports the runtime's text.
-    let err = c.exec_detached(exec_req("e5", &["nonexistent-cmd"], false, false)).unwrap_err();
-    assert!(err.to_string().contains("executable file not found"), "{err}");
+    let err = c
+        .exec_detached(exec_req("e5", &["nonexistent-cmd"], false, false))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("executable file not found"),
+        "{err}"
+    );
 
     c.kill(libc::SIGKILL, false).unwrap();
     assert_eq!(c.wait().unwrap().exit_code, 137);
@@ -211,28 +276,85 @@ fn exec_streams_exit_codes_and_kill() {
 
 #[test]
 fn missing_executable_reports_runtime_error() {
-    let Some(env) = setup("missing", &["foo"], false) else { return };
+    let Some(env) = setup("missing", &["foo"], false) else {
+        return;
+    };
     let err = spawn(&env.opts()).unwrap_err();
-    let Error::Runtime(msg) = &err else { panic!("unexpected error {err:?}") };
-    assert!(msg.contains(r#"exec: "foo": executable file not found in $PATH"#), "{msg}");
+    let Error::Runtime(msg) = &err else {
+        panic!("unexpected error {err:?}")
+    };
+    assert!(
+        msg.contains(r#"exec: "foo": executable file not found in $PATH"#),
+        "{msg}"
+    );
     assert_eq!(classify_start_error(msg).0, 127);
     assert_eq!(err.kind(), berth_error::ErrorKind::InvalidArgument);
     // Nothing left: the shim deleted the runtime state and its files.
-    let left: Vec<_> = std::fs::read_dir(&env.state).unwrap().flatten().map(|e| e.file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(&env.state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert!(left.is_empty(), "{left:?}");
     assert!(!env.runtime_root.join(&env.id).exists());
 }
 
 #[test]
 fn survives_parent_sigterm_and_disconnects() {
-    let Some(env) = setup("survive", &["sleep", "1000"], false) else { return };
+    let Some(env) = setup("survive", &["sleep", "1000"], false) else {
+        return;
+    };
     let res = spawn(&env.opts()).unwrap();
     // The process the test started has exited; the shim was re-parented.
-    let ppid: i32 = status_field(res.shim_pid, "PPid:").unwrap().parse().unwrap();
+    let ppid: i32 = status_field(res.shim_pid, "PPid:")
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_ne!(ppid, std::process::id() as i32);
     let sid = std::fs::read_to_string(format!("/proc/{}/stat", res.shim_pid)).unwrap();
     let fields: Vec<&str> = sid.rsplit(')').next().unwrap().split_whitespace().collect();
-    assert_eq!(fields[3], res.shim_pid.to_string(), "shim is not a session leader");
+    assert_eq!(
+        fields[3],
+        res.shim_pid.to_string(),
+        "shim is not a session leader"
+    );
+
+    // Only the three standard streams reach the container: no shim or
+    // spawner descriptor (socket, report pipe, log) leaks into it. `runtime
+    // start` returns before the init has exec'd the command; wait for that.
+    let pid = res.container_pid;
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    while std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap()
+        .trim()
+        != "sleep"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "container never exec'd"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| format!("{:?}", std::fs::read_link(e.path()).unwrap_or_default()))
+        .collect();
+    assert_eq!(fds.len(), 3, "container fds: {fds:?}");
+    // Nor does the shim's signal mask (SIGTERM, SIGCHLD, … are blocked there).
+    assert_eq!(status_field(pid, "SigBlk:").unwrap(), "0000000000000000");
+
+    let ignored = u64::from_str_radix(&status_field(pid, "SigIgn:").unwrap(), 16).unwrap();
+    assert_eq!(
+        ignored & 0x7fff_ffff,
+        0,
+        "standard signals ignored in the container"
+    );
+
+    // A second shim for the same state directory is refused and leaves the
+    // first one's files alone.
+    let err = spawn(&env.opts()).unwrap_err();
+    assert_eq!(err.kind(), berth_error::ErrorKind::Conflict, "{err}");
 
     let mut c = connect(&env);
     assert_eq!(c.hello().unwrap().pid, res.container_pid);
@@ -244,7 +366,10 @@ fn survives_parent_sigterm_and_disconnects() {
     assert!(alive(res.shim_pid) && alive(res.container_pid));
     let mut c = connect(&env);
     let h = c.hello().unwrap();
-    assert_eq!((h.status, h.pid, h.shim_pid), (Status::Running, res.container_pid, res.shim_pid));
+    assert_eq!(
+        (h.status, h.pid, h.shim_pid),
+        (Status::Running, res.container_pid, res.shim_pid)
+    );
     // (SIGTERM would be ignored: `sleep` is PID 1 of its namespace.)
     c.kill(libc::SIGKILL, false).unwrap();
     drop(c);
@@ -253,16 +378,25 @@ fn survives_parent_sigterm_and_disconnects() {
     wait_gone(res.shim_pid);
     let rec = read_exit_record(&env.state).unwrap().unwrap();
     assert_eq!(rec.exit_code, 137);
-    let left: Vec<_> = std::fs::read_dir(&env.state).unwrap().flatten().map(|e| e.file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(&env.state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("exit.json")]);
-    assert!(matches!(ShimClient::connect(&env.state), Err(Error::NotFound(_))));
+    assert!(matches!(
+        ShimClient::connect(&env.state),
+        Err(Error::NotFound(_))
+    ));
     assert!(!env.runtime_root.join(&env.id).exists());
 }
 
 #[test]
 fn rotates_the_log() {
     let script = "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done";
-    let Some(env) = setup("rotate", &["sh", "-c", script], false) else { return };
+    let Some(env) = setup("rotate", &["sh", "-c", script], false) else {
+        return;
+    };
     let mut o = env.opts();
     o.log_max_size = Some(2048);
     o.log_max_files = Some(3);
@@ -292,7 +426,11 @@ fn rotates_the_log() {
 
 #[test]
 fn measures_shim_memory() {
-    let Some(env) = setup("rss", &["sh", "-c", "while true; do echo tick; sleep 0.2; done"], false) else {
+    let Some(env) = setup(
+        "rss",
+        &["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
+        false,
+    ) else {
         return;
     };
     let res = spawn(&env.opts()).unwrap();
@@ -308,7 +446,11 @@ fn measures_shim_memory() {
     let pid = res.shim_pid;
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
     let roll = |k: &str| {
-        rollup.lines().find(|l| l.starts_with(k)).map(|l| l[k.len()..].trim().to_string()).unwrap_or_default()
+        rollup
+            .lines()
+            .find(|l| l.starts_with(k))
+            .map(|l| l[k.len()..].trim().to_string())
+            .unwrap_or_default()
     };
     let rss_anon = status_field(pid, "RssAnon:").unwrap();
     println!(
@@ -326,4 +468,101 @@ fn measures_shim_memory() {
     c.wait().unwrap();
     c.shutdown().unwrap();
     env.assert_clean(pid);
+}
+
+#[test]
+fn records_oom_kill() {
+    let edit = |c: &mut serde_json::Value| {
+        c["linux"]["resources"]["memory"] = serde_json::json!({ "limit": 32 * 1024 * 1024 });
+    };
+    // The shell keeps the endless output of `yes` in memory.
+    let Some(env) = setup_with("oom", &["sh", "-c", "x=$(yes)"], false, edit) else {
+        return;
+    };
+    let mut o = env.opts();
+    o.no_start = true;
+    let res = spawn(&o).unwrap();
+    let mut c = connect(&env);
+    c.start().unwrap();
+    let rec = c.wait().unwrap();
+    assert_eq!(rec.exit_code, 137);
+    assert!(rec.oom_killed, "{rec:?}");
+    c.shutdown().unwrap();
+    env.assert_clean(res.shim_pid);
+}
+
+#[test]
+fn stalled_attach_client_does_not_block_the_container() {
+    // 100-byte lines: 50,000 log entries.
+    let line = "0123456789".repeat(10);
+    let script = format!(
+        "yes {} 2>/dev/null | head -c 5000000; echo end",
+        &line[..99]
+    );
+    let Some(env) = setup("stall", &["sh", "-c", &script], false) else {
+        return;
+    };
+    let mut o = env.opts();
+    o.no_start = true;
+    o.log_max_size = Some(0);
+    let res = spawn(&o).unwrap();
+    // Attached, never read: the shim must keep draining and logging.
+    let stalled = connect(&env).attach(false, true, true).unwrap();
+    let mut c = connect(&env);
+    c.start().unwrap();
+    let rec = c.wait().unwrap();
+    assert_eq!(rec.exit_code, 0);
+    let entries = env.log_entries(&env.log);
+    let stderr: Vec<_> = entries.iter().filter(|(_, s)| s != "stdout").collect();
+    assert!(stderr.is_empty(), "{stderr:?}");
+    let total: usize = entries.iter().map(|(l, _)| l.len()).sum();
+    assert_eq!(total, 5_000_000 + "end\n".len());
+    // The stalled client got a bounded prefix, then the end of the stream.
+    let mut st = stalled.stream;
+    st.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let (out, _) = read_frames(&mut st);
+    assert!(!out.is_empty() && out.len() < 5_000_000, "{}", out.len());
+    c.shutdown().unwrap();
+    env.assert_clean(res.shim_pid);
+}
+
+#[test]
+fn survives_its_spawner_being_killed() {
+    let Some(env) = setup("spawnerkill", &["sleep", "1000"], false) else {
+        return;
+    };
+    // A stand-in daemon: starts the shim, then lingers until SIGKILLed.
+    let report = env.dir.path().join("report");
+    let mut args = env.opts().args();
+    args.extend(["--ready-fd".into(), "3".into()]);
+    let mut daemon = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" \"$@\" 3>\"$REPORT\"; exec sleep 1000")
+        .arg(&env.shim)
+        .args(&args)
+        .env("REPORT", &report)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    let line = loop {
+        let text = std::fs::read_to_string(&report).unwrap_or_default();
+        if text.ends_with('\n') {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "no report");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["status"], "running", "{line}");
+    let shim_pid = v["shim_pid"].as_i64().unwrap() as i32;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+
+    let mut c = connect(&env);
+    let h = c.hello().unwrap();
+    assert_eq!((h.status, h.shim_pid), (Status::Running, shim_pid));
+    c.kill(libc::SIGKILL, false).unwrap();
+    assert_eq!(c.wait().unwrap().exit_code, 137);
+    c.shutdown().unwrap();
+    env.assert_clean(shim_pid);
 }

@@ -461,3 +461,10 @@ fn diff_of_a_writable_snapshot_without_mounting() {
         ErrorKind::NotFound
     );
 }
+
+#[test]
+fn snapshotter_is_send_and_sync() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Snapshotter>();
+    shareable::<Arc<Snapshotter>>();
+}

@@ -59,7 +59,43 @@ pub fn become_subreaper() {
     ONCE.call_once(|| {
         // SAFETY: plain prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        sweep_stale();
     });
+}
+
+/// Removes containers of earlier test runs that were killed before their
+/// guards ran: ids end in the test process' pid, so a cgroup whose owner
+/// process is gone is stale. Its processes are killed and the cgroup removed.
+fn sweep_stale() {
+    let mut stale = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in entries.flatten() {
+            let parent = e.path().join(CGROUP_PARENT);
+            let Ok(children) = std::fs::read_dir(&parent) else {
+                continue;
+            };
+            for c in children.flatten() {
+                let name = c.file_name().to_string_lossy().into_owned();
+                let owner = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+                if c.path().is_dir()
+                    && owner.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+                {
+                    stale.push(c.path());
+                }
+            }
+        }
+    }
+    for dir in &stale {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
+            // SAFETY: kill(2) of a process in a stale test cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    for dir in &stale {
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// Docker's default capability set.

@@ -28,10 +28,15 @@ fn find_runtime() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("BERTH_TEST_RUNTIME") {
         return Some(PathBuf::from(p));
     }
-    ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/sbin/runc",
+        "/usr/bin/runc",
+        "/usr/local/sbin/runc",
+        "/usr/local/bin/runc",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 fn find_shim() -> Option<PathBuf> {
@@ -46,7 +51,9 @@ fn find_shim() -> Option<PathBuf> {
 
 /// True for an ELF file without a program interpreter (statically linked).
 fn is_static_elf(path: &Path) -> bool {
-    let Ok(b) = std::fs::read(path) else { return false };
+    let Ok(b) = std::fs::read(path) else {
+        return false;
+    };
     if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 {
         return false;
     }
@@ -62,6 +69,16 @@ fn is_static_elf(path: &Path) -> bool {
 /// A fresh bundle running `args`, or `None` (with a note) when the machine
 /// cannot run containers.
 pub fn setup(name: &str, args: &[&str], tty: bool) -> Option<Env> {
+    setup_with(name, args, tty, |_| {})
+}
+
+/// Like [`setup`], with a chance to edit config.json.
+pub fn setup_with(
+    name: &str,
+    args: &[&str],
+    tty: bool,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Option<Env> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("note: skipping {name}: needs root");
@@ -77,10 +94,15 @@ pub fn setup(name: &str, args: &[&str], tty: bool) -> Option<Env> {
         return None;
     }
     let Some(shim) = find_shim() else {
-        eprintln!("note: skipping {name}: shim binary not built (cargo build -p berth-shim --examples)");
+        eprintln!(
+            "note: skipping {name}: shim binary not built (cargo build -p berth-shim --examples)"
+        );
         return None;
     };
-    let dir = tempfile::Builder::new().prefix("bshim").tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("bshim")
+        .tempdir_in("/tmp")
+        .unwrap();
     let id = format!("berth-shimtest-{name}-{}", std::process::id());
     let bundle = dir.path().join("bundle");
     let rootfs = bundle.join("rootfs");
@@ -95,8 +117,13 @@ pub fn setup(name: &str, args: &[&str], tty: bool) -> Option<Env> {
         }
     }
     std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    let config = config_json(&id, args, tty);
-    std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let mut config = config_json(&id, args, tty);
+    edit(&mut config);
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec_pretty(&config).unwrap(),
+    )
+    .unwrap();
     let env = Env {
         state: dir.path().join("state"),
         runtime_root: dir.path().join("runc"),
@@ -112,9 +139,20 @@ pub fn setup(name: &str, args: &[&str], tty: bool) -> Option<Env> {
 
 fn caps() -> serde_json::Value {
     let set = serde_json::json!([
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-        "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE"
     ]);
     serde_json::json!({ "bounding": set, "effective": set, "permitted": set })
 }
@@ -162,7 +200,13 @@ fn config_json(id: &str, args: &[&str], tty: bool) -> serde_json::Value {
 
 impl Env {
     pub fn opts(&self) -> SpawnOptions {
-        let mut o = SpawnOptions::new(&self.shim, &self.id, &self.bundle, &self.state, &self.runtime);
+        let mut o = SpawnOptions::new(
+            &self.shim,
+            &self.id,
+            &self.bundle,
+            &self.state,
+            &self.runtime,
+        );
         o.runtime_root = Some(self.runtime_root.clone());
         o.log_path = Some(self.log.clone());
         o.shim_log = Some(self.dir.path().join("shim.stderr"));
@@ -171,7 +215,11 @@ impl Env {
     }
 
     pub fn shim_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.state.join("shim.pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.state.join("shim.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Log entries as (log, stream) pairs.
@@ -179,10 +227,14 @@ impl Env {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         text.lines()
             .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}"));
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}"));
                 let time = v["time"].as_str().unwrap();
                 assert!(time.ends_with('Z') && time.len() == 30, "time {time}");
-                (v["log"].as_str().unwrap().to_string(), v["stream"].as_str().unwrap().to_string())
+                (
+                    v["log"].as_str().unwrap().to_string(),
+                    v["stream"].as_str().unwrap().to_string(),
+                )
             })
             .collect()
     }
@@ -205,12 +257,18 @@ impl Env {
             .map(|d| d.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
         assert!(left.is_empty(), "state dir not empty: {left:?}");
-        assert!(!self.runtime_root.join(&self.id).exists(), "runtime state left behind");
+        assert!(
+            !self.runtime_root.join(&self.id).exists(),
+            "runtime state left behind"
+        );
         for d in self.cgroup_dirs() {
             assert!(!d.exists(), "cgroup left behind: {}", d.display());
         }
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mounts.contains(self.bundle.to_str().unwrap()), "mount left behind");
+        assert!(
+            !mounts.contains(self.bundle.to_str().unwrap()),
+            "mount left behind"
+        );
     }
 }
 
@@ -235,7 +293,12 @@ impl Drop for Env {
 pub fn alive(pid: i32) -> bool {
     // A zombie still answers kill(0); look at its state instead.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
@@ -268,5 +331,7 @@ pub fn read_one_frame<R: Read>(r: &mut R) -> (StreamId, Vec<u8>) {
 
 pub fn status_field(pid: i32, field: &str) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines().find(|l| l.starts_with(field)).map(|l| l[field.len()..].trim().to_string())
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .map(|l| l[field.len()..].trim().to_string())
 }

@@ -1,0 +1,277 @@
+//! The benchmark figures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+const REF_SOCK: &str = "/run/berth-ref/docker.sock";
+
+struct Opts {
+    only: Vec<String>,
+    images: usize,
+    runs: usize,
+    fixtures: PathBuf,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut o = Opts { only: Vec::new(), images: 500, runs: 20, fixtures: PathBuf::from("/var/cache/berth-fixtures/images") };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().cloned().context(format!("{a} needs a value"));
+        match a.as_str() {
+            "--only" => o.only = val()?.split(',').map(String::from).collect(),
+            "--images" => o.images = val()?.parse()?,
+            "--runs" => o.runs = val()?.parse()?,
+            "--fixtures" => o.fixtures = PathBuf::from(val()?),
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok(o)
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn run_quiet(cmd: &mut Command) -> Result<()> {
+    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
+    if !out.status.success() {
+        bail!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+fn timed(cmd: &mut Command) -> Result<Duration> {
+    let t = Instant::now();
+    run_quiet(cmd)?;
+    Ok(t.elapsed())
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn pid_of(name: &str, needle: &str) -> Option<u32> {
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.split_whitespace().next().is_some_and(|c| c.ends_with(name)) && cmdline.contains(needle) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// A berth daemon on a scratch data root, for the duration of the bench.
+struct BerthDaemon {
+    bin: PathBuf,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl BerthDaemon {
+    fn start(bin: &Path) -> Result<Self> {
+        let dir = PathBuf::from(format!("/tmp/berth-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let log = std::fs::File::create(dir.join("daemon.log"))?;
+        let child = Command::new(bin)
+            .args(["daemon", "--data-root"])
+            .arg(dir.join("root"))
+            .arg("-H")
+            .arg(format!("unix://{}", dir.join("s.sock").display()))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let d = BerthDaemon { bin: bin.to_path_buf(), dir, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(d.dir.join("s.sock")).is_err() {
+            if Instant::now() > deadline {
+                bail!("berth daemon did not start");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(d)
+    }
+    fn cli(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("-H").arg(format!("unix://{}", self.dir.join("s.sock").display()));
+        c
+    }
+}
+
+impl Drop for BerthDaemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn docker() -> Command {
+    let mut c = Command::new("docker");
+    c.env("DOCKER_HOST", format!("unix://{REF_SOCK}"));
+    c
+}
+
+struct Row {
+    name: String,
+    berth: String,
+    dockerd: String,
+    ratio: String,
+}
+
+fn ms(d: Duration) -> String {
+    let m = d.as_secs_f64() * 1000.0;
+    if m >= 1000.0 {
+        format!("{:.2} s", m / 1000.0)
+    } else {
+        format!("{m:.1} ms")
+    }
+}
+
+fn row_time(name: &str, b: Duration, d: Option<Duration>) -> Row {
+    Row {
+        name: name.into(),
+        berth: ms(b),
+        dockerd: d.map(ms).unwrap_or_else(|| "-".into()),
+        ratio: d.map(|d| format!("{:.1}x", d.as_secs_f64() / b.as_secs_f64().max(1e-9))).unwrap_or_else(|| "-".into()),
+    }
+}
+
+fn row_mem(name: &str, b_kb: u64, d_kb: Option<u64>) -> Row {
+    let f = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
+    Row {
+        name: name.into(),
+        berth: f(b_kb),
+        dockerd: d_kb.map(f).unwrap_or_else(|| "-".into()),
+        ratio: d_kb.map(|d| format!("{:.1}x", d as f64 / (b_kb.max(1)) as f64)).unwrap_or_else(|| "-".into()),
+    }
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    let want = |n: &str| o.only.is_empty() || o.only.iter().any(|x| x == n);
+    let root = repo_root();
+    run_quiet(Command::new("cargo").current_dir(&root).args(["build", "--release", "--locked", "-p", "berth"]))?;
+    let bin = root.join("target/release/berth");
+    std::fs::create_dir_all(&o.fixtures)?;
+    run_quiet(Command::new("bash").arg(root.join("scripts/fixtures/all.sh")).arg(&o.fixtures))?;
+    let dockerd = std::os::unix::net::UnixStream::connect(REF_SOCK).is_ok();
+    if !dockerd {
+        eprintln!("note: reference dockerd not running (bash scripts/dockerd-ref.sh start); berth figures only");
+    }
+    let d = BerthDaemon::start(&bin)?;
+    let mut rows = Vec::new();
+
+    if want("load") {
+        let py = o.fixtures.join("debian-python.tar");
+        let size = std::fs::metadata(&py)?.len() as f64 / 1e6;
+        let runs = 3;
+        let mut bt = Vec::new();
+        let mut dt = Vec::new();
+        for _ in 0..runs {
+            let _ = d.cli().args(["rmi", "-f", "python:3.12-slim", "berth-test/python:3"]).output();
+            bt.push(timed(d.cli().args(["load", "-i"]).arg(&py))?);
+            if dockerd {
+                let _ = docker().args(["rmi", "-f", "python:3.12-slim", "berth-test/python:3"]).output();
+                dt.push(timed(docker().args(["load", "-i"]).arg(&py))?);
+            }
+        }
+        rows.push(row_time(&format!("load debian/python archive ({size:.0} MB), median of {runs}"), median(bt), dockerd.then(|| median(dt))));
+    }
+
+    if want("images") {
+        let n = o.images;
+        let tmp = d.dir.join("tiny.tar");
+        for i in 0..n {
+            let mut b = tar::Builder::new(std::fs::File::create(&tmp)?);
+            let data = format!("{i}\n");
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, "n", data.as_bytes())?;
+            b.finish()?;
+            drop(b);
+            let tag = format!("bench/img{i}:latest");
+            run_quiet(d.cli().args(["import"]).arg(&tmp).arg(&tag))?;
+            if dockerd {
+                run_quiet(docker().args(["import"]).arg(&tmp).arg(&tag))?;
+            }
+        }
+        let bt: Vec<Duration> = (0..o.runs).map(|_| timed(d.cli().arg("images"))).collect::<Result<_>>()?;
+        let dt: Option<Vec<Duration>> =
+            dockerd.then(|| (0..o.runs).map(|_| timed(docker().arg("images"))).collect::<Result<_>>()).transpose()?;
+        rows.push(row_time(&format!("`images` with {n} images (CLI, median of {})", o.runs), median(bt), dt.map(median)));
+        if dockerd {
+            for i in 0..n {
+                let _ = docker().args(["rmi", &format!("bench/img{i}:latest")]).output();
+            }
+        }
+    }
+
+    if want("rss") {
+        std::thread::sleep(Duration::from_millis(500));
+        let b = rss_kb(d.child.id());
+        let dk = dockerd.then(|| {
+            pid_of("dockerd", "berth-ref").map(rss_kb).unwrap_or(0)
+                + pid_of("containerd", "berth-ref").map(rss_kb).unwrap_or(0)
+        });
+        rows.push(row_mem("daemon RSS, idle (dockerd: dockerd + containerd)", b, dk));
+    }
+
+    if want("cli") {
+        let bt: Vec<Duration> = (0..o.runs).map(|_| timed(d.cli().arg("version"))).collect::<Result<_>>()?;
+        let dt: Option<Vec<Duration>> =
+            dockerd.then(|| (0..o.runs).map(|_| timed(docker().arg("version"))).collect::<Result<_>>()).transpose()?;
+        rows.push(row_time(&format!("`version` round trip (median of {})", o.runs), median(bt), dt.map(median)));
+        // The embedded default: nothing on the default socket, the CLI starts the daemon.
+        if std::os::unix::net::UnixStream::connect("/run/berth/berth.sock").is_err() {
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                times.push(timed(Command::new(&bin).arg("version").env_remove("DOCKER_HOST").env_remove("BERTH_HOST"))?);
+                stop_default_daemon()?;
+            }
+            rows.push(row_time("`version` with daemon auto-start (median of 5)", median(times), None));
+        } else {
+            eprintln!("note: a daemon already answers on /run/berth/berth.sock; auto-start not measured");
+        }
+    }
+
+    let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(10).max(6);
+    println!("{:w$}  {:>12}  {:>12}  {:>16}", "figure", "berth", "dockerd", "dockerd/berth");
+    for r in rows {
+        println!("{:w$}  {:>12}  {:>12}  {:>16}", r.name, r.berth, r.dockerd, r.ratio);
+    }
+    Ok(())
+}
+
+fn stop_default_daemon() -> Result<()> {
+    let pid: i32 = std::fs::read_to_string("/var/lib/berth/berth.lock")?.trim().parse()?;
+    // SAFETY: plain kill(2).
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.rsplit(')').next().map(|r| r.trim_start().starts_with('Z')) != Some(true))
+            .unwrap_or(false)
+    };
+    while alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
