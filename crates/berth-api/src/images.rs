@@ -58,7 +58,9 @@ pub async fn list(AxState(st): AxState<State>, Extension(v): Extension<ApiVersio
     let dangling = f.bool("dangling")?;
     let until = f.get("until").first().map(|s| parse_timestamp(s)).transpose()?;
     let st2 = st.clone();
-    let images = blocking(move || Ok(st2.images.list()?)).await?;
+    let mut images = blocking(move || Ok(st2.images.list()?)).await?;
+    // Newest first by creation time, as moby sorts its list.
+    images.sort_by_key(|i| std::cmp::Reverse(created_unix(i)));
     let created_of = |name: &str| -> ApiResult<i64> {
         let img = images
             .iter()
@@ -336,6 +338,13 @@ fn body_reader(body: Body) -> SyncIoBridge<StreamReader<impl futures_util::Strea
     SyncIoBridge::new(StreamReader::new(stream))
 }
 
+/// Reads what is left of a request body after an early error, so the client
+/// (still sending) gets to read the error instead of a broken pipe — Go's
+/// server does the same for small bodies. Bounded: a huge upload is cut.
+fn drain(r: &mut impl std::io::Read) {
+    let _ = std::io::copy(&mut std::io::Read::take(r, 1 << 30), &mut std::io::sink());
+}
+
 fn json_stream_response(lines: Vec<Value>) -> Response {
     let mut body = Vec::new();
     for l in lines {
@@ -350,12 +359,15 @@ fn json_stream_response(lines: Vec<Value>) -> Response {
 pub async fn load(AxState(st): AxState<State>, uri: Uri, body: Body) -> ApiResult<Response> {
     let q = Query::parse(uri.query())?;
     let quiet = q.bool("quiet");
-    let reader = body_reader(body);
+    let mut reader = body_reader(body);
     let st2 = st.clone();
     let (loaded, lines) = blocking(move || {
         let mut lines = Vec::new();
-        let loaded = archive::load(&st2.images, reader, &mut |l| lines.push(l))?;
-        Ok((loaded, lines))
+        let r = archive::load(&st2.images, &mut reader, &mut |l| lines.push(l));
+        if r.is_err() {
+            drain(&mut reader);
+        }
+        Ok((r?, lines))
     })
     .await?;
     for l in &loaded {
@@ -441,9 +453,16 @@ pub async fn create(AxState(st): AxState<State>, uri: Uri, body: Body) -> ApiRes
             message: q.str_or("message", "").to_string(),
             source: src,
         };
-        let reader = body_reader(body);
+        let mut reader = body_reader(body);
         let st2 = st.clone();
-        let id = blocking(move || Ok(archive::import(&st2.images, reader, &opts)?)).await?;
+        let id = blocking(move || {
+            let r = archive::import(&st2.images, &mut reader, &opts);
+            if r.is_err() {
+                drain(&mut reader);
+            }
+            Ok(r?)
+        })
+        .await?;
         let name = tag_ref.map(|r| r.familiar()).unwrap_or_else(|| id.clone());
         st.events.emit("image", "import", &id, &[("name", &name)]);
         return Ok(json_stream_response(vec![json!({"status": id})]));

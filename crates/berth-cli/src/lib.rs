@@ -4,6 +4,7 @@
 mod cmd;
 mod connect;
 mod output;
+mod tty;
 pub mod units;
 
 use anyhow::Result;
@@ -72,6 +73,53 @@ pub enum Command {
     Import(cmd::image::ImportArgs),
     /// Return low-level information on berth objects
     Inspect(cmd::image::InspectArgs),
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(cmd::container::RunArgs),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(cmd::container::CreateArgs),
+    /// Start one or more stopped containers
+    Start(cmd::container::StartArgs),
+    /// Stop one or more running containers
+    Stop(cmd::container::StopArgs),
+    /// Restart one or more containers
+    Restart(cmd::container::StopArgs),
+    /// Kill one or more running containers
+    Kill(cmd::container::KillArgs),
+    /// Remove one or more containers
+    Rm(cmd::container::RmArgs),
+    /// List containers
+    Ps(cmd::container::PsArgs),
+    /// Fetch the logs of a container
+    Logs(cmd::container::LogsArgs),
+    /// Execute a command in a running container
+    Exec(cmd::container::ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(cmd::container::AttachArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(cmd::container::WaitArgs),
+    /// Rename a container
+    Rename(cmd::container::RenameArgs),
+    /// Display the running processes of a container
+    Top(cmd::container::TopArgs),
+    /// Pause all processes within one or more containers
+    Pause(cmd::container::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(cmd::container::NamesArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(cmd::container::PortArgs),
+    /// Update configuration of one or more containers
+    Update(cmd::container::UpdateArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(cmd::container::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(cmd::container::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(cmd::container::CommitArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(cmd::container::ContainerCmd),
 }
 
 /// Entry point of the `berth` binary; returns the exit code.
@@ -124,7 +172,7 @@ async fn run(cli: Cli) -> Result<i32> {
     let Some(command) = cli.command else { return Ok(0) };
     let target = connect::resolve(cli.host.as_deref())?;
     let ctx = cmd::Ctx { target };
-    use cmd::{image, system};
+    use cmd::{container, image, system};
     match command {
         Command::Daemon { .. } => {
             // The binary dispatches `berth daemon` before parsing; reaching
@@ -144,6 +192,28 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Save(a) => image::save(&ctx, a).await,
         Command::Import(a) => image::import(&ctx, a).await,
         Command::Inspect(a) => image::inspect(&ctx, a).await,
+        Command::Run(a) => container::run::run(&ctx, a).await,
+        Command::Create(a) => container::run::create(&ctx, a).await,
+        Command::Start(a) => container::run::start(&ctx, a).await,
+        Command::Attach(a) => container::run::attach(&ctx, a).await,
+        Command::Container(c) => container::container(&ctx, c).await,
+        Command::Stop(a) => container::container(&ctx, container::ContainerCmd::Stop(a)).await,
+        Command::Restart(a) => container::container(&ctx, container::ContainerCmd::Restart(a)).await,
+        Command::Kill(a) => container::container(&ctx, container::ContainerCmd::Kill(a)).await,
+        Command::Rm(a) => container::container(&ctx, container::ContainerCmd::Rm(a)).await,
+        Command::Ps(a) => container::container(&ctx, container::ContainerCmd::Ls(a)).await,
+        Command::Logs(a) => container::container(&ctx, container::ContainerCmd::Logs(a)).await,
+        Command::Exec(a) => container::container(&ctx, container::ContainerCmd::Exec(a)).await,
+        Command::Wait(a) => container::container(&ctx, container::ContainerCmd::Wait(a)).await,
+        Command::Rename(a) => container::container(&ctx, container::ContainerCmd::Rename(a)).await,
+        Command::Top(a) => container::container(&ctx, container::ContainerCmd::Top(a)).await,
+        Command::Pause(a) => container::container(&ctx, container::ContainerCmd::Pause(a)).await,
+        Command::Unpause(a) => container::container(&ctx, container::ContainerCmd::Unpause(a)).await,
+        Command::Port(a) => container::container(&ctx, container::ContainerCmd::Port(a)).await,
+        Command::Update(a) => container::container(&ctx, container::ContainerCmd::Update(a)).await,
+        Command::Diff(a) => container::container(&ctx, container::ContainerCmd::Diff(a)).await,
+        Command::Export(a) => container::container(&ctx, container::ContainerCmd::Export(a)).await,
+        Command::Commit(a) => container::container(&ctx, container::ContainerCmd::Commit(a)).await,
     }
 }
 

@@ -15,7 +15,7 @@ pub use hyper;
 mod hijack;
 pub mod stdcopy;
 
-pub use hijack::{Hijacked, HijackReader};
+pub use hijack::{HijackReader, Hijacked};
 
 /// The newest Engine API version this client speaks.
 pub const API_VERSION: &str = "1.47";
@@ -25,7 +25,10 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("Cannot connect to the berth daemon at unix://{socket}. Is the berth daemon running?")]
-    Connect { socket: String, source: std::io::Error },
+    Connect {
+        socket: String,
+        source: std::io::Error,
+    },
     #[error("{message}")]
     Api { status: StatusCode, message: String },
     #[error("error during connect: {0}")]
@@ -48,7 +51,9 @@ impl Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 pub fn empty() -> Body {
-    Empty::<Bytes>::new().map_err(|never| match never {}).boxed()
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub fn full(b: impl Into<Bytes>) -> Body {
@@ -86,12 +91,18 @@ impl Client {
                 let _ = version.set(v);
             }
         }
-        Self { socket: socket.to_path_buf(), version }
+        Self {
+            socket: socket.to_path_buf(),
+            version,
+        }
     }
 
     /// A client that speaks `version` without negotiating (tests, fixed peers).
     pub fn with_version(socket: &Path, version: &str) -> Self {
-        let c = Self { socket: socket.to_path_buf(), version: Arc::new(tokio::sync::OnceCell::new()) };
+        let c = Self {
+            socket: socket.to_path_buf(),
+            version: Arc::new(tokio::sync::OnceCell::new()),
+        };
         let _ = c.version.set(version.to_string());
         c
     }
@@ -112,7 +123,11 @@ impl Client {
         let Ok(resp) = self.send(Method::GET, "/_ping".into(), empty(), &[]).await else {
             return API_VERSION.to_string();
         };
-        let theirs = resp.headers().get("api-version").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let theirs = resp
+            .headers()
+            .get("api-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let _ = resp.into_body().collect().await;
         match theirs {
             Some(v) if version_less(&v, API_VERSION) => v,
@@ -138,11 +153,19 @@ impl Client {
         headers: &[(&str, &str)],
     ) -> Result<Response<Incoming>> {
         let resp = self.raw(method, path, body, headers).await?;
-        if resp.status().is_success() || resp.status() == StatusCode::NOT_MODIFIED || resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if resp.status().is_success()
+            || resp.status() == StatusCode::NOT_MODIFIED
+            || resp.status() == StatusCode::SWITCHING_PROTOCOLS
+        {
             return Ok(resp);
         }
         let status = resp.status();
-        let bytes = resp.into_body().collect().await.map_err(|e| Error::Http(e.to_string()))?.to_bytes();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::Http(e.to_string()))?
+            .to_bytes();
         let message = error_message(&bytes);
         Err(Error::Api { status, message })
     }
@@ -159,7 +182,13 @@ impl Client {
         self.send(method, uri, body, headers).await
     }
 
-    async fn send(&self, method: Method, uri: String, body: Body, headers: &[(&str, &str)]) -> Result<Response<Incoming>> {
+    async fn send(
+        &self,
+        method: Method,
+        uri: String,
+        body: Body,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>> {
         let stream = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -167,19 +196,27 @@ impl Client {
         tokio::spawn(async move {
             let _ = conn.with_upgrades().await;
         });
-        let mut b = Request::builder().method(method).uri(uri).header("Host", "berth");
+        let mut b = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Host", "berth");
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
         let req = b.body(body).map_err(|e| Error::Http(e.to_string()))?;
-        sender.send_request(req).await.map_err(|e| Error::Http(e.to_string()))
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| Error::Http(e.to_string()))
     }
 
     pub(crate) async fn connect(&self) -> Result<tokio::net::UnixStream> {
-        tokio::net::UnixStream::connect(&self.socket).await.map_err(|source| Error::Connect {
-            socket: self.socket.display().to_string(),
-            source,
-        })
+        tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| Error::Connect {
+                socket: self.socket.display().to_string(),
+                source,
+            })
     }
 
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -187,7 +224,11 @@ impl Client {
         read_json(r).await
     }
 
-    pub async fn post_json<T: DeserializeOwned>(&self, path: &str, body: Option<&serde_json::Value>) -> Result<T> {
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T> {
         let (b, h): (Body, &[(&str, &str)]) = match body {
             Some(v) => (full(v.to_string()), &[("Content-Type", "application/json")]),
             None => (empty(), &[]),
@@ -218,7 +259,11 @@ pub fn error_message(bytes: &[u8]) -> String {
 }
 
 pub async fn read_bytes(r: Response<Incoming>) -> Result<Bytes> {
-    Ok(r.into_body().collect().await.map_err(|e| Error::Http(e.to_string()))?.to_bytes())
+    Ok(r.into_body()
+        .collect()
+        .await
+        .map_err(|e| Error::Http(e.to_string()))?
+        .to_bytes())
 }
 
 pub async fn read_json<T: DeserializeOwned>(r: Response<Incoming>) -> Result<T> {

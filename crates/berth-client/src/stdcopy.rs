@@ -42,7 +42,11 @@ impl Demuxer {
     /// Feeds `data`; `out` receives each payload piece. Errors from `out`
     /// are passed through as [`std::io::Error`]; format errors as
     /// `InvalidData` wrapping a [`DemuxError`].
-    pub fn push(&mut self, mut data: &[u8], out: &mut impl FnMut(Stream, &[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+    pub fn push(
+        &mut self,
+        mut data: &[u8],
+        out: &mut impl FnMut(Stream, &[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         while !data.is_empty() {
             if self.remaining == 0 && self.header_len < 8 {
                 let n = (8 - self.header_len).min(data.len());
@@ -56,7 +60,12 @@ impl Demuxer {
                 if self.stream > 3 {
                     return Err(invalid(DemuxError::BadHeader(self.stream)));
                 }
-                self.remaining = u32::from_be_bytes([self.header[4], self.header[5], self.header[6], self.header[7]]) as usize;
+                self.remaining = u32::from_be_bytes([
+                    self.header[4],
+                    self.header[5],
+                    self.header[6],
+                    self.header[7],
+                ]) as usize;
                 self.header_len = 0;
                 if self.remaining == 0 {
                     continue;
@@ -146,7 +155,10 @@ mod tests {
         }
         let singles: Vec<&[u8]> = all.chunks(1).collect();
         let (o, e, _) = run(&singles);
-        assert_eq!((o.as_slice(), e.as_slice()), (&b"hello world"[..], &b"oops"[..]));
+        assert_eq!(
+            (o.as_slice(), e.as_slice()),
+            (&b"hello world"[..], &b"oops"[..])
+        );
     }
 
     #[test]

@@ -390,6 +390,14 @@ impl Manager {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.drop_pending(&c.id);
+                drop(_g);
+                // Docker removes an auto-remove container whose start failed;
+                // `docker run --rm` waits for that removal.
+                if c.auto_remove() {
+                    if let Err(re) = self.remove(&c.id, true).await {
+                        tracing::warn!("removing {} after a failed start: {re}", c.short_id());
+                    }
+                }
                 Err(e)
             }
         }
@@ -1201,8 +1209,9 @@ impl Manager {
         };
         match (io, stream) {
             (Some(io), Some(stream)) => {
-                pump(io, stream).await;
-                finish.await;
+                // The exit code is recorded before the client's stream ends:
+                // the docker CLI inspects the exec as soon as it sees EOF.
+                pump_then(io, stream, finish).await;
             }
             _ => {
                 tokio::spawn(finish);
@@ -1456,6 +1465,12 @@ fn parse_ps(out: &str, pids: &[i64]) -> Result<(Vec<String>, Vec<Vec<String>>)> 
 /// stream. The client's EOF half-closes the shim side (stdin EOF); the
 /// shim's EOF ends the client's stream.
 async fn pump(io: Io, stream: std::os::unix::net::UnixStream) {
+    pump_then(io, stream, async {}).await
+}
+
+/// [`pump`], running `before_close` after the shim's output ended and
+/// before the client's stream is closed.
+async fn pump_then(io: Io, stream: std::os::unix::net::UnixStream, before_close: impl std::future::Future<Output = ()>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     if stream.set_nonblocking(true).is_err() {
         return;
@@ -1480,6 +1495,7 @@ async fn pump(io: Io, stream: std::os::unix::net::UnixStream) {
     let from_shim = async move {
         let _ = tokio::io::copy(&mut sr, &mut cw).await;
         let _ = cw.flush().await;
+        before_close.await;
         let _ = cw.shutdown().await;
     };
     // Output decides when the stream ends; input may stop earlier.

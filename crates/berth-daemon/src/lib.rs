@@ -109,14 +109,19 @@ pub fn main(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(run(opts)) {
+    let code = match rt.block_on(run(opts)) {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("berth daemon: {e}");
             1
         }
-    }
+    };
+    // Blocking tasks still waiting on shims (container monitors) must not
+    // hold the exit: the containers keep running and a restarted daemon
+    // re-attaches to them.
+    rt.shutdown_background();
+    code
 }
 
 /// The unix socket path of a `-H` value.

@@ -187,19 +187,78 @@ impl ImageStore {
 
     /// Every image, newest first.
     pub fn list(&self) -> Result<Vec<Image>> {
-        let ids: Vec<String> = self.db.read(|c| {
-            let mut st = c.prepare("SELECT id FROM images ORDER BY added_at DESC")?;
-            let rows = st.query_map([], |r| r.get(0))?.collect::<std::result::Result<Vec<String>, _>>()?;
-            Ok::<_, Error>(rows)
+        // Four queries for the whole list (not four per image): `images` and
+        // `ps` stay fast with thousands of entries.
+        type Row = (String, i64, String, String);
+        let (rows, tags, digests, layers) = self.db.read(|c| {
+            let mut st = c.prepare("SELECT id, added_at, parent, last_tag_time FROM images ORDER BY added_at DESC")?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<std::result::Result<Vec<Row>, _>>()?;
+            let pairs = |sql: &str| -> Result<Vec<(String, String)>> {
+                let mut st = c.prepare(sql)?;
+                let v = st
+                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                Ok(v)
+            };
+            let tags = pairs("SELECT image_id, name FROM tags ORDER BY name")?;
+            let digests = pairs("SELECT image_id, name FROM digests ORDER BY name")?;
+            let mut st = c.prepare(
+                "SELECT il.image_id, l.chain_id, l.diff_id, l.size, l.blob, l.media_type, l.blob_size
+                 FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id ORDER BY il.image_id, il.idx",
+            )?;
+            let layers = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        LayerInfo {
+                            chain_id: r.get(1)?,
+                            diff_id: r.get(2)?,
+                            size: r.get::<_, i64>(3)? as u64,
+                            blob: r.get(4)?,
+                            media_type: r.get(5)?,
+                            blob_size: r.get::<_, i64>(6)? as u64,
+                        },
+                    ))
+                })?
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok::<_, Error>((rows, tags, digests, layers))
         })?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.get_by_id(&id) {
-                Ok(img) => out.push(img),
-                // An image removed between the two queries is simply gone.
-                Err(e) if e.kind() == berth_error::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+        let mut tag_map: HashMap<String, Vec<Reference>> = HashMap::new();
+        for (id, name) in tags {
+            if let Ok(r) = Reference::parse(&name) {
+                tag_map.entry(id).or_default().push(r);
             }
+        }
+        let mut digest_map: HashMap<String, Vec<Reference>> = HashMap::new();
+        for (id, name) in digests {
+            if let Ok(r) = Reference::parse(&name) {
+                digest_map.entry(id).or_default().push(r);
+            }
+        }
+        let mut layer_map: HashMap<String, Vec<LayerInfo>> = HashMap::new();
+        for (id, l) in layers {
+            layer_map.entry(id).or_default().push(l);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, added_at, parent, last_tag_time) in rows {
+            let (config_bytes, config) = match self.config(&id) {
+                Ok(c) => c,
+                Err(e) if e.kind() == berth_error::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            out.push(Image {
+                tags: tag_map.remove(&id).unwrap_or_default(),
+                digests: digest_map.remove(&id).unwrap_or_default(),
+                layers: layer_map.remove(&id).unwrap_or_default(),
+                id,
+                config_bytes,
+                config,
+                added_at,
+                parent,
+                last_tag_time,
+            });
         }
         Ok(out)
     }

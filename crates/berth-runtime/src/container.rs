@@ -118,17 +118,14 @@ pub fn status_str(status: ContainerStatus) -> &'static str {
     }
 }
 
-/// What `state` reports from a bundle's config.json: the absolute root
-/// filesystem and the config's `ociVersion` (runc prints the config's
-/// version, not its own).
-pub fn bundle_info(bundle: &Path) -> (PathBuf, Option<String>) {
+/// The absolute root filesystem of a bundle, as `state` reports it.
+pub fn bundle_rootfs(bundle: &Path) -> PathBuf {
     let spec = Spec::load(bundle.join("config.json")).ok();
-    let rootfs = match spec.as_ref().and_then(|s| s.root().as_ref()) {
+    match spec.as_ref().and_then(|s| s.root().as_ref()) {
         Some(root) if root.path().is_absolute() => root.path().clone(),
         Some(root) => bundle.join(root.path()),
         None => bundle.join("rootfs"),
-    };
-    (rootfs, spec.map(|s| s.version().clone()))
+    }
 }
 
 /// The cgroup manager for a loaded container.

@@ -65,6 +65,9 @@ pub fn exec(global: &Global, args: &Exec) -> Result<i32> {
     if let Some(t) = temp {
         let _ = std::fs::remove_file(t);
     }
+    if built.is_err() {
+        crate::wait::reap_failed_children();
+    }
     let pid = built.map_err(|e| match e {
         // libcontainer hands back the exec'd process' own failure text
         // (from our executor) as a plain message.

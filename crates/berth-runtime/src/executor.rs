@@ -17,7 +17,7 @@
 //! it returns only once the user process really runs, like runc's
 //! `exec.fifo` handshake. An `execve` failure after the start signal (e.g.
 //! "exec format error") is, as in runc, not a `start` error: the container
-//! ran and exits 255 with the text on its stderr; `start` logs it.
+//! ran and exits 1 with the text on its stderr; `start` logs it.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -131,10 +131,16 @@ impl Executor for RuncExecutor {
         // Go's os.PathError text, as runc returns it from system.Exec. The
         // container has been started by now, so (as with runc) this is not a
         // `start` failure: the text goes to the container's stderr, where
-        // `docker logs` shows it, and init exits 255.
+        // `docker logs` shows it, and init exits 1.
         let msg = format!("exec {}: {}", path.display(), errno_text(err));
         let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{msg}\n").as_bytes());
         self.report(&msg);
+        tracing::error!("{msg}");
+        if self.status_fd.is_some() {
+            // runc's init exits 1 here; returning would make libcontainer's
+            // init exit 255 and try to report to a parent that is gone.
+            std::process::exit(1);
+        }
         Err(ExecutorError::Other(msg))
     }
 }

@@ -54,9 +54,10 @@ fn state_json(c: &Container, owner: String) -> StateJson {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
         // Go's zero time, what runc prints when it has none.
         .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned());
-    let (rootfs, version) = container::bundle_info(c.bundle());
+    let rootfs = container::bundle_rootfs(c.bundle());
     StateJson {
-        oci_version: version.unwrap_or_else(|| c.state.oci_version.clone()),
+        // runc reports the spec version it implements, not the config's.
+        oci_version: c.state.oci_version.clone(),
         id: c.id().to_owned(),
         pid,
         status: status_str(c.status()),

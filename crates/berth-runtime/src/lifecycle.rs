@@ -39,6 +39,7 @@ pub fn create(global: &Global, args: &Create, detach: bool) -> Result<Container>
             Ok(container)
         }
         Err(err) => {
+            wait::reap_failed_children();
             let reported = status.abandon();
             // libcontainer removes the state directory only for failures after
             // the init process was cloned; earlier ones (console socket not
@@ -107,7 +108,7 @@ pub fn start(global: &Global, id: &str) -> Result<()> {
     let exec_status = ExecStatusReader::open(&c.root);
     c.start().map_err(|e| Error::lib("start container", e))?;
     if let Some(msg) = exec_status.and_then(ExecStatusReader::wait) {
-        // runc's start succeeds here too; the container exits 255 and the
+        // runc's start succeeds here too; the container exits 1 and the
         // shim sees that. Keep the reason in the log.
         tracing::error!("container process failed after start: {msg}");
     }

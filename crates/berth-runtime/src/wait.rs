@@ -2,6 +2,8 @@
 //! runtime forwards the signals it gets to the container process and exits
 //! with its status (128+signal when it was killed).
 
+use std::time::{Duration, Instant};
+
 use nix::errno::Errno;
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -72,6 +74,27 @@ fn reap(pid: Pid) -> Result<Option<i32>> {
                 )))
             }
             Err(e) => return Err(Error::io("waitpid", e.into())),
+        }
+    }
+}
+
+/// Reaps the helper processes of a failed create/exec. On failure
+/// libcontainer returns without waiting for its intermediate and init
+/// processes; left alone they become zombies of the shim (our subreaper),
+/// and a zombie in the container's pid namespace keeps that namespace's
+/// init from finishing its exit. They are exiting already, so wait briefly.
+pub fn reap_failed_children() {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {
+                if Instant::now() >= deadline {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return,
         }
     }
 }

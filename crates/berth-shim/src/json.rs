@@ -168,7 +168,7 @@ fn write_valid(out: &mut Vec<u8>, s: &[u8]) {
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
             0xe2 => {
-                out.extend_from_slice(if s[i + 2] == 0xa8 {
+                out.extend_from_slice(if s.get(i + 2) == Some(&0xa8) {
                     b"\\u2028"
                 } else {
                     b"\\u2029"

@@ -45,29 +45,59 @@
 //! (the spawner reaps it), the second calls `setsid`, becomes a child
 //! subreaper, changes to `/`, blocks SIGTERM/SIGINT/SIGHUP (reads and drops
 //! them: stopping the shim never stops the container) and carries on. It
-//! survives the daemon being killed: nothing ties it to the daemon.
+//! survives the daemon being killed: nothing ties it to the daemon. (If the
+//! daemon is itself a child subreaper, the detached shim re-parents to it and
+//! the daemon must reap it when it exits.) The runtime, and through it the
+//! container, starts with an empty signal mask and default dispositions,
+//! whatever the shim or the daemon blocked or ignored. A second shim for a
+//! state directory whose shim still answers is refused (kind `conflict`).
 //!
 //! ## Startup report
 //!
 //! On the ready descriptor the shim writes exactly one JSON line and closes it:
 //! `{"status":"running","pid":<init pid>,"shim_pid":<pid>}` (or `"created"`
-//! with `--no-start`), or `{"status":"failed","error":"<runtime's message>"}`
-//! after cleaning up (`runtime delete --force`, state files removed). The
-//! runtime's message is the last error of its JSON log, e.g. runc's
-//! `runc create failed: unable to start container process: exec: "foo":
-//! executable file not found in $PATH`; [`protocol::classify_start_error`]
-//! gives Docker's exit code for it (127). [`spawn()`] does all this.
+//! with `--no-start`), or
+//! `{"status":"failed","error":<text>,"kind":<ErrorKind name>,"runtime":b}`
+//! after cleaning up (`runtime delete --force`, state files removed). With
+//! `"runtime":true` the text is the runtime's own: the last error of its JSON
+//! log (`--log <state-dir>/runtime.log --log-format json` is passed to every
+//! invocation, as containerd's runc shim does), e.g. runc's `runc create
+//! failed: unable to start container process: exec: "foo": executable file
+//! not found in $PATH`; [`protocol::classify_start_error`] gives Docker's exit
+//! code for it (127). [`spawn()`] does all this and returns
+//! [`Error::Runtime`] with that text.
 //!
 //! ## Lifetime and files
 //!
 //! When the container's init exits, the shim drains its output, writes
 //! `<state-dir>/exit.json` atomically (temp file, fsync, rename, fsync dir):
 //! `{"exit_code":N,"exited_at":"2026-11-22T05:40:00.123456789Z","oom_killed":false}`
-//! (128+signal for a signal death), runs `runtime delete` (unless
-//! `--no-delete`), answers `wait`ers and ends attach streams. It then exits as
-//! soon as no client connection is open — at once if none is — leaving
-//! `exit.json` for a daemon that was away, or on `shutdown`, which also
-//! removes `exit.json`, so the state directory is left empty.
+//! (128+signal for a signal death; `oom_killed` from the memory cgroup's
+//! `oom_kill` counter), runs `runtime delete` (unless `--no-delete`), answers
+//! `wait`ers and ends attach streams. Other processes re-parented to the shim
+//! are reaped and ignored. It then exits as soon as no client connection is
+//! open — at once if none is — leaving `exit.json` for a daemon that was
+//! away, or on `shutdown`, which also removes `exit.json`, so the state
+//! directory is left empty. Before exiting it unlinks `shim.sock` and serves
+//! connections already queued, so a client either gets answers or finds no
+//! socket ([`Error::NotFound`] from [`ShimClient::connect`]) and reads
+//! [`client::read_exit_record`].
+//!
+//! ## For the daemon
+//!
+//! * [`spawn()`] blocks (up to [`SpawnOptions::timeout`]): call it in
+//!   `spawn_blocking`. For `docker run` without `-d`, spawn with
+//!   [`SpawnOptions::no_start`], attach and `wait` first, then `start`.
+//! * A container that exits at once may take its shim with it before the
+//!   daemon connects (when nobody is connected the shim does not linger):
+//!   treat `NotFound` on connect as "read `exit.json`".
+//! * On restart, connect to every state directory: `hello` gives the status
+//!   and the exit record if it already exited; no socket means read
+//!   `exit.json`; then remove the state directory's remaining files.
+//! * From tokio, speak the protocol with [`protocol::Request::encode`],
+//!   [`protocol::LineBuffer`] and [`protocol::Response::decode`]; after an
+//!   `attached`/`exec-started` line, copy the socket to the API client
+//!   unchanged (remember any bytes already read past the line).
 //!
 //! # Protocol (version 1)
 //!

@@ -741,7 +741,14 @@ impl Server {
             }
             let line = match c.lines.next_line() {
                 Ok(Some(line)) => line,
-                Ok(None) => return,
+                Ok(None) => {
+                    // Input ended while a wait was pending: once the last
+                    // answer is out, the connection is done.
+                    if c.read_eof {
+                        c.close_when_flushed = true;
+                    }
+                    return;
+                }
                 Err(e) => {
                     c.respond(&Response::from_error(&e));
                     c.close_when_flushed = true;

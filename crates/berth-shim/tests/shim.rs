@@ -566,3 +566,74 @@ fn survives_its_spawner_being_killed() {
     c.shutdown().unwrap();
     env.assert_clean(shim_pid);
 }
+
+#[test]
+fn raw_protocol_pipelining_and_errors() {
+    use berth_shim::protocol::{LineBuffer, Response};
+    use std::os::unix::net::UnixStream;
+
+    let Some(env) = setup("raw", &["sh", "-c", "read x; echo got $x"], false) else {
+        return;
+    };
+    let mut o = env.opts();
+    o.no_start = true;
+    o.stdin = true;
+    let res = spawn(&o).unwrap();
+    let sock = berth_shim::client::socket_path(&env.state);
+
+    // A waiter that half-closes still gets its answers (after the exit), then EOF.
+    let mut w = UnixStream::connect(&sock).unwrap();
+    w.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    w.write_all(b"{\"op\":\"wait\"}\n{\"op\":\"exec-state\",\"id\":\"none\"}\n")
+        .unwrap();
+    w.shutdown(Shutdown::Write).unwrap();
+
+    // Requests, the switch to streaming and the first stdin bytes in one write.
+    let mut s = UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(
+        b"{\"op\":\"nope\"}\n\n{\"op\":\"hello\",\"version\":1}\n{\"op\":\"start\"}\n\
+          {\"op\":\"attach\",\"stdin\":true,\"stdout\":true,\"stderr\":true}\nping\n",
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let mut lb = LineBuffer::new();
+    lb.push(&all);
+    let mut next = || Response::decode(&lb.next_line().unwrap().unwrap()).unwrap();
+    assert!(matches!(
+        next(),
+        Response::Error {
+            kind: berth_error::ErrorKind::InvalidArgument,
+            ..
+        }
+    ));
+    assert!(matches!(next(), Response::Hello(h) if h.status == Status::Created));
+    assert!(matches!(next(), Response::Started { pid } if pid == res.container_pid));
+    assert!(matches!(next(), Response::Attached { tty: false }));
+    let rest = lb.take_rest();
+    let (out, err) = read_frames(&mut &rest[..]);
+    assert_eq!(
+        (out.as_slice(), err.as_slice()),
+        (&b"got ping\n"[..], &b""[..])
+    );
+
+    let mut all = Vec::new();
+    w.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8(all).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        matches!(Response::decode(lines[0].as_bytes()).unwrap(), Response::Exit(r) if r.exit_code == 0)
+    );
+    assert!(matches!(
+        Response::decode(lines[1].as_bytes()).unwrap(),
+        Response::Error {
+            kind: berth_error::ErrorKind::NotFound,
+            ..
+        }
+    ));
+    // Nobody is connected any more: the shim leaves on its own.
+    wait_gone(res.shim_pid);
+    assert_eq!(read_exit_record(&env.state).unwrap().unwrap().exit_code, 0);
+}

@@ -211,10 +211,8 @@ pub struct InspectArgs {
 }
 
 pub async fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<i32> {
-    match a.kind.as_deref() {
-        None | Some("image") => image_inspect(ctx, &a.names, a.format.as_deref()).await,
-        Some(t) => bail!("\"{t}\" is not a valid value for --type"),
-    }
+    // Containers first, then images, as docker's generic inspect does.
+    super::container::inspect_any(ctx, &a.names, a.kind.as_deref(), a.size, a.format.as_deref()).await
 }
 
 async fn image_inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> Result<i32> {
