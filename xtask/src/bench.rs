@@ -128,6 +128,63 @@ fn docker() -> Command {
     c
 }
 
+impl BerthDaemon {
+    /// The real docker CLI pointed at this berth daemon.
+    fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", self.dir.join("s.sock").display()));
+        c
+    }
+}
+
+/// Runs `f(i)` for i in 0..n on `threads` threads; returns the wall time.
+fn parallel(n: usize, threads: usize, f: impl Fn(usize) -> Result<()> + Sync) -> Result<Duration> {
+    let t = Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let errors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                if let Err(e) = f(i) {
+                    if let Ok(mut v) = errors.lock() {
+                        v.push(e.to_string());
+                    }
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap_or_default();
+    if let Some(e) = errors.first() {
+        bail!("{} of {n} failed, first: {e}", errors.len());
+    }
+    Ok(t.elapsed())
+}
+
+fn shim_pids(name: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return out };
+    for e in rd.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let first = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+        if String::from_utf8_lossy(first).ends_with(name) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn avg_rss_kb(pids: &[u32]) -> u64 {
+    if pids.is_empty() {
+        return 0;
+    }
+    pids.iter().map(|p| rss_kb(*p)).sum::<u64>() / pids.len() as u64
+}
+
 struct Row {
     name: String,
     berth: String,
@@ -249,6 +306,80 @@ pub fn run(args: &[String]) -> Result<()> {
             rows.push(row_time("`version` with daemon auto-start (median of 5)", median(times), None));
         } else {
             eprintln!("note: a daemon already answers on /run/berth/berth.sock; auto-start not measured");
+        }
+    }
+
+    if want("run") {
+        let args = ["run", "--rm", "--network", "none", "busybox", "true"];
+        let berth_cli_has_run = Command::new(&bin).args(["run", "--help"]).output().map(|o| o.status.success()).unwrap_or(false);
+        let _ = timed(d.docker().args(args));
+        let dt: Option<Vec<Duration>> =
+            dockerd.then(|| (0..o.runs).map(|_| timed(docker().args(args))).collect::<Result<_>>()).transpose()?;
+        if berth_cli_has_run {
+            let bt: Vec<Duration> = (0..o.runs).map(|_| timed(d.cli().args(args))).collect::<Result<_>>()?;
+            rows.push(row_time(&format!("`run --rm busybox true` (berth CLI vs docker CLI on dockerd, median of {})", o.runs), median(bt), dt.clone().map(median)));
+        }
+        let bt: Vec<Duration> = (0..o.runs).map(|_| timed(d.docker().args(args))).collect::<Result<_>>()?;
+        rows.push(row_time(&format!("`run --rm busybox true` (docker CLI on each, median of {})", o.runs), median(bt), dt.map(median)));
+    }
+
+    if want("containers") {
+        let n = 100;
+        let start = |c: &mut Command, i: usize| {
+            c.args(["run", "-d", "--network", "none", "--name", &format!("bench{i}"), "busybox", "sleep", "600"]);
+        };
+        let bt = parallel(n, 8, |i| {
+            let mut c = d.docker();
+            start(&mut c, i);
+            run_quiet(&mut c)
+        })?;
+        let dt = if dockerd {
+            Some(parallel(n, 8, |i| {
+                let mut c = docker();
+                start(&mut c, i);
+                run_quiet(&mut c)
+            })?)
+        } else {
+            None
+        };
+        rows.push(row_time(&format!("{n} containers started concurrently (8 clients)"), bt, dt));
+        std::thread::sleep(Duration::from_millis(500));
+        let shim = avg_rss_kb(&shim_pids("berth-shim"));
+        let dshim = dockerd.then(|| avg_rss_kb(&shim_pids("containerd-shim-runc-v2")));
+        rows.push(row_mem("shim RSS per running container (avg)", shim, dshim));
+        let b = rss_kb(d.child.id());
+        let dk = dockerd.then(|| {
+            pid_of("dockerd", "berth-ref").map(rss_kb).unwrap_or(0) + pid_of("containerd", "berth-ref").map(rss_kb).unwrap_or(0)
+        });
+        rows.push(row_mem(&format!("daemon RSS with {n} running containers"), b, dk));
+        let names: Vec<String> = (0..n).map(|i| format!("bench{i}")).collect();
+        let mut c = d.docker();
+        c.args(["rm", "-f"]).args(&names);
+        run_quiet(&mut c)?;
+        if dockerd {
+            let mut c = docker();
+            c.args(["rm", "-f"]).args(&names);
+            run_quiet(&mut c)?;
+        }
+    }
+
+    if want("ps") {
+        let n = 1000;
+        parallel(n, 8, |i| run_quiet(d.docker().args(["create", "--network", "none", "--name", &format!("ps{i}"), "busybox", "true"])))?;
+        if dockerd {
+            parallel(n, 8, |i| run_quiet(docker().args(["create", "--network", "none", "--name", &format!("ps{i}"), "busybox", "true"])))?;
+        }
+        let bt2: Vec<Duration> = (0..10).map(|_| timed(d.docker().args(["ps", "-a"]))).collect::<Result<_>>()?;
+        let dt: Option<Vec<Duration>> =
+            dockerd.then(|| (0..10).map(|_| timed(docker().args(["ps", "-a"]))).collect::<Result<_>>()).transpose()?;
+        let berth_ps_ok = Command::new(&bin).args(["ps", "--help"]).output().map(|o| o.status.success()).unwrap_or(false);
+        if berth_ps_ok {
+            let bt: Vec<Duration> = (0..10).map(|_| timed(d.cli().args(["ps", "-a"]))).collect::<Result<_>>()?;
+            rows.push(row_time(&format!("`ps -a` with {n} containers (berth CLI, median of 10)"), median(bt), dt.clone().map(median)));
+        }
+        rows.push(row_time(&format!("`ps -a` with {n} containers (docker CLI on each, median of 10)"), median(bt2), dt.map(median)));
+        if dockerd {
+            let _ = docker().args(["container", "prune", "-f"]).output();
         }
     }
 

@@ -100,6 +100,8 @@ pub struct Manager {
     changed: watch::Sender<u64>,
     pending: Mutex<HashMap<String, Vec<PendingAttach>>>,
     execs: Mutex<HashMap<String, ExecInfo>>,
+    /// Shim shutdowns (runtime delete) still running after an exit.
+    shutdowns: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
 fn random_id() -> String {
@@ -185,6 +187,7 @@ impl Manager {
             changed,
             pending: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
+            shutdowns: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -407,7 +410,17 @@ impl Manager {
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 
+    /// Waits for the previous run's shim shutdown (its runtime `delete`):
+    /// the runtime refuses to create a container whose ID still exists.
+    async fn finish_shutdown(&self, id: &str) {
+        let h = self.shutdowns.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        if let Some(h) = h {
+            let _ = h.await;
+        }
+    }
+
     async fn start_locked(self: &Arc<Self>, c: &mut Container) -> Result<()> {
+        self.finish_shutdown(&c.id).await;
         let dir = self.container_dir(&c.id);
         let rootfs = dir.join("rootfs");
         let sd = self.state_dir(&c.id);
@@ -605,7 +618,12 @@ impl Manager {
         let runtime = self.cfg.runtimes.get(&c.runtime).cloned();
         let runtime_root = self.runtime_root(&c.runtime);
         let cid = c.id.clone();
-        let _ = tokio::task::spawn_blocking(move || {
+        // The shim's shutdown runs the runtime's `delete` (cgroups, runtime
+        // state), which takes tens of milliseconds; it needs nothing from
+        // the steps below, so it runs beside them instead of before them.
+        let rootfs2 = rootfs.clone();
+        let _ = tokio::task::spawn_blocking(move || berth_snapshot::unmount(&rootfs2)).await;
+        let shutdown = tokio::task::spawn_blocking(move || {
             let shut = ShimClient::connect(&sd).and_then(|mut cl| cl.shutdown());
             if shut.is_err() {
                 // The shim is gone (killed, or a reboot): the runtime's state
@@ -622,9 +640,8 @@ impl Manager {
                 }
             }
             let _ = std::fs::remove_dir_all(&sd);
-            let _ = berth_snapshot::unmount(&rootfs);
-        })
-        .await;
+        });
+        self.shutdowns.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), shutdown);
         let (code, at, oom) = match rec {
             Some(r) => (r.exit_code, r.exited_at, r.oom_killed),
             // The shim vanished without a record (e.g. a host reboot): Docker

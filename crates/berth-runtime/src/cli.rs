@@ -72,7 +72,7 @@ pub enum Command {
     /// Delete a container's resources.
     Delete(Delete),
     /// Run a new process in a running container.
-    Exec(Exec),
+    Exec(Box<Exec>),
     /// Suspend all processes of a container (cgroup freezer).
     Pause(Id),
     /// Resume a paused container.
@@ -298,8 +298,8 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
                 _ => {
                     // A short flag (cluster); it takes the next word as its
                     // value when it is the last letter and takes one.
-                    skip_value = rest.len() == 1
-                        && rest.chars().next().is_some_and(|c| shorts.contains(&c));
+                    skip_value =
+                        rest.len() == 1 && rest.chars().next().is_some_and(|c| shorts.contains(&c));
                     out.push(arg);
                 }
             }
@@ -314,6 +314,8 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn parse(args: &[&str]) -> Opts {
@@ -359,7 +361,7 @@ mod tests {
     fn go_style_single_dash() {
         let o = parse(&["berth-runtime", "-root=/r", "create", "-bundle", "/b", "c1"]);
         assert_eq!(o.global.root, PathBuf::from("/r"));
-        assert!(matches!(o.command, Some(Command::Create(c)) if c.bundle == PathBuf::from("/b")));
+        assert!(matches!(o.command, Some(Command::Create(c)) if c.bundle == Path::new("/b")));
         let o = parse(&[
             "berth-runtime",
             "--root",

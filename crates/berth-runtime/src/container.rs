@@ -45,7 +45,9 @@ pub fn validate_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!("invalid container id format: {id}")))
+        Err(Error::InvalidArgument(format!(
+            "invalid container id format: {id}"
+        )))
     }
 }
 

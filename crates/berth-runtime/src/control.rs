@@ -99,7 +99,7 @@ pub fn kill(global: &Global, args: &Kill) -> Result<()> {
 
 /// `kill --all`: every process in the cgroup, frozen while we signal so
 /// that nothing forks away (runc's signalAllProcesses).
-fn kill_all(c: &Container, sig: i32) -> Result<()> {
+pub(crate) fn kill_all(c: &Container, sig: i32) -> Result<()> {
     let m = container::cgroup_manager(c)?;
     let paused = c.status() == ContainerStatus::Paused;
     if !paused {

@@ -90,7 +90,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn cgroup(context: impl Into<String>, source: impl std::error::Error + 'static) -> Self {
+    pub(crate) fn cgroup(
+        context: impl Into<String>,
+        source: impl std::error::Error + 'static,
+    ) -> Self {
         Error::Cgroup {
             context: context.into(),
             message: chain(&source),

@@ -24,10 +24,7 @@ use crate::wait::Forwarder;
 
 /// Runs `exec`; returns the process' exit code (0 with `--detach`).
 pub fn exec(global: &Global, args: &Exec) -> Result<i32> {
-    let root = global
-        .root
-        .canonicalize()
-        .map_err(|_| Error::NotExist)?;
+    let root = global.root.canonicalize().map_err(|_| Error::NotExist)?;
     let c = container::load(&root, &args.id)?;
     match c.status() {
         ContainerStatus::Running => {}
@@ -43,6 +40,24 @@ pub fn exec(global: &Global, args: &Exec) -> Result<i32> {
                 status_str(other)
             )))
         }
+    }
+
+    // runc proxies a terminal itself for a foreground `exec -t`; we only
+    // hand the PTY to a console socket (how shims use it), so say so rather
+    // than silently running without a terminal.
+    let wants_tty = match &args.process {
+        Some(p) => std::fs::read(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v["terminal"].as_bool())
+            .unwrap_or(false),
+        None => args.tty,
+    };
+    if wants_tty && args.console_socket.is_none() {
+        return Err(Error::InvalidArgument(
+            "a terminal needs --console-socket (and --detach): berth-runtime does not proxy one"
+                .into(),
+        ));
     }
 
     let (process_path, temp) = match &args.process {
@@ -109,19 +124,26 @@ fn build_tenant(root: &Path, args: &Exec, process: &Path) -> Result<Pid, Libcont
 /// runc's `getProcess` for `exec` without `--process`.
 fn process_from_flags(config: &Path, args: &Exec) -> Result<Value> {
     if args.command.is_empty() {
-        return Err(Error::InvalidArgument("exec: args must not be empty".into()));
+        return Err(Error::InvalidArgument(
+            "exec: args must not be empty".into(),
+        ));
     }
-    let text = std::fs::read(config).map_err(|e| Error::io(format!("read {}", config.display()), e))?;
+    let text =
+        std::fs::read(config).map_err(|e| Error::io(format!("read {}", config.display()), e))?;
     let spec: Value = serde_json::from_slice(&text)
         .map_err(|e| Error::InvalidArgument(format!("parse {}: {e}", config.display())))?;
     let mut p = spec.get("process").cloned().unwrap_or_else(|| json!({}));
     let Some(obj) = p.as_object_mut() else {
-        return Err(Error::InvalidArgument("config.json: process is not an object".into()));
+        return Err(Error::InvalidArgument(
+            "config.json: process is not an object".into(),
+        ));
     };
     obj.insert("args".into(), json!(args.command));
     if let Some(cwd) = &args.cwd {
         if !cwd.is_absolute() {
-            return Err(Error::InvalidArgument("cwd must be an absolute path".into()));
+            return Err(Error::InvalidArgument(
+                "cwd must be an absolute path".into(),
+            ));
         }
         obj.insert("cwd".into(), json!(cwd));
     }
@@ -135,9 +157,7 @@ fn process_from_flags(config: &Path, args: &Exec) -> Result<Value> {
         obj.insert("selinuxLabel".into(), json!(label));
     }
     if !args.cap.is_empty() {
-        let caps = obj
-            .entry("capabilities")
-            .or_insert_with(|| json!({}));
+        let caps = obj.entry("capabilities").or_insert_with(|| json!({}));
         if let Some(caps) = caps.as_object_mut() {
             // Ambient needs the bit in the inheritable set too, so runc only
             // extends it when the spec has an inheritable set.
@@ -167,7 +187,9 @@ fn process_from_flags(config: &Path, args: &Exec) -> Result<Value> {
     if args.no_new_privs {
         obj.insert("noNewPrivileges".into(), json!(true));
     }
-    let user = obj.entry("user").or_insert_with(|| json!({"uid": 0, "gid": 0}));
+    let user = obj
+        .entry("user")
+        .or_insert_with(|| json!({"uid": 0, "gid": 0}));
     if let Some(user) = user.as_object_mut() {
         if let Some(spec) = &args.user {
             let (uid, gid) = parse_user(spec)?;
@@ -216,7 +238,7 @@ mod tests {
             Ok(crate::cli::Opts {
                 command: Some(crate::cli::Command::Exec(e)),
                 ..
-            }) => e,
+            }) => *e,
             other => panic!("{other:?}"),
         }
     }
@@ -233,8 +255,20 @@ mod tests {
         )
         .expect("write");
         let args = exec_args(&[
-            "-e", "A=1", "-u", "0:5", "-g", "7", "--cap", "CAP_NET_ADMIN", "--cwd", "/tmp", "-t",
-            "c1", "echo", "hi",
+            "-e",
+            "A=1",
+            "-u",
+            "0:5",
+            "-g",
+            "7",
+            "--cap",
+            "CAP_NET_ADMIN",
+            "--cwd",
+            "/tmp",
+            "-t",
+            "c1",
+            "echo",
+            "hi",
         ]);
         let p = process_from_flags(&config, &args).expect("process");
         assert_eq!(p["args"], json!(["echo", "hi"]));
@@ -245,7 +279,10 @@ mod tests {
         assert_eq!(p["cwd"], "/tmp");
         assert_eq!(p["terminal"], true);
         assert_eq!(p["rlimits"][0]["type"], "RLIMIT_NOFILE");
-        assert_eq!(p["capabilities"]["bounding"], json!(["CAP_CHOWN", "CAP_NET_ADMIN"]));
+        assert_eq!(
+            p["capabilities"]["bounding"],
+            json!(["CAP_CHOWN", "CAP_NET_ADMIN"])
+        );
         assert!(p["capabilities"].get("ambient").is_none());
     }
 
@@ -259,7 +296,8 @@ mod tests {
     #[test]
     fn exec_error_extracts_runc_text() {
         let e = exec_error(LibcontainerError::Other(
-            "error in executing process : exec: \"nope\": executable file not found in $PATH".into(),
+            "error in executing process : exec: \"nope\": executable file not found in $PATH"
+                .into(),
         ));
         assert_eq!(
             e.to_string(),

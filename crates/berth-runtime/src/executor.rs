@@ -49,12 +49,40 @@ pub struct RuncExecutor {
     /// (close-on-exec), or `None` for `exec` where libcontainer already
     /// reports failures itself.
     status_fd: Option<RawFd>,
+    /// (device, inode) of the runtime binary, taken on the host.
+    self_exe: Option<(u64, u64)>,
 }
 
 impl RuncExecutor {
     /// An executor that reports failures on `status_fd` (if any).
     pub fn new(status_fd: Option<RawFd>) -> Self {
-        RuncExecutor { status_fd }
+        let self_exe = std::fs::metadata("/proc/self/exe")
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        RuncExecutor {
+            status_fd,
+            self_exe,
+        }
+    }
+
+    /// CVE-2019-5736: a container whose command is `/proc/self/exe` (or a
+    /// link to it) would run the host's runtime binary inside the container,
+    /// where the container's own libraries get loaded into it and it can
+    /// keep a handle to rewrite the binary after we exit. runc defends with
+    /// a sealed memfd copy of itself on every run (a few ms); refusing to
+    /// exec our own inode closes the same hole for one stat(2). The process
+    /// is non-dumpable until the exec, so /proc/<pid>/exe is not reachable
+    /// from the container either.
+    fn check_not_self(&self, name: &str, path: &Path) -> std::result::Result<(), String> {
+        match (self.self_exe, std::fs::metadata(path)) {
+            (Some(me), Ok(m)) if (m.dev(), m.ino()) == me => {
+                let quoted = serde_json::Value::from(name).to_string();
+                Err(format!(
+                    "exec: {quoted}: refusing to execute the runtime binary in the container"
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn report(&self, msg: &str) {
@@ -95,8 +123,10 @@ impl Executor for RuncExecutor {
         };
         // This runs inside the container after pivot_root and chdir(cwd),
         // before the environment is replaced, so PATH comes from the spec.
-        match look_path(&args[0], &spec_path_var(spec)) {
-            Ok(_) => Ok(()),
+        let resolved = look_path(&args[0], &spec_path_var(spec))
+            .and_then(|p| self.check_not_self(&args[0], &p));
+        match resolved {
+            Ok(()) => Ok(()),
             Err(msg) => {
                 self.report(&msg);
                 Err(ExecutorValidationError::ArgValidationError(msg))
@@ -111,7 +141,9 @@ impl Executor for RuncExecutor {
         // The environment is the container's now; resolve again because the
         // rootfs may have changed between create and start.
         let path_var = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_owned());
-        let path = match look_path(&args[0], &path_var) {
+        let resolved = look_path(&args[0], &path_var)
+            .and_then(|p| self.check_not_self(&args[0], &p).map(|()| p));
+        let path = match resolved {
             Ok(p) => p,
             Err(msg) => {
                 self.report(&msg);
@@ -191,7 +223,9 @@ pub fn look_path(name: &str, path_var: &str) -> std::result::Result<PathBuf, Str
             }
         }
     }
-    Err(format!("exec: {quoted}: executable file not found in $PATH"))
+    Err(format!(
+        "exec: {quoted}: executable file not found in $PATH"
+    ))
 }
 
 /// The exec-status FIFO while `create` runs.
@@ -342,10 +376,7 @@ mod tests {
         let reader = ExecStatusReader::open(&cdir).expect("open");
         nix::unistd::write(&writer, b"exec /x: exec format error").expect("write");
         drop(writer);
-        assert_eq!(
-            reader.wait().as_deref(),
-            Some("exec /x: exec format error")
-        );
+        assert_eq!(reader.wait().as_deref(), Some("exec /x: exec format error"));
     }
 
     #[test]
@@ -356,6 +387,17 @@ mod tests {
         nix::unistd::write(&status.fd, b"exec: \"foo\": boom").expect("write");
         assert_eq!(status.abandon().as_deref(), Some("exec: \"foo\": boom"));
         assert!(!dir.path().join(".c2.exec-status").exists());
+    }
+
+    #[test]
+    fn refuses_to_exec_itself() {
+        let ex = RuncExecutor::new(None);
+        let me = std::fs::read_link("/proc/self/exe").expect("exe");
+        assert!(ex
+            .check_not_self("/proc/self/exe", Path::new("/proc/self/exe"))
+            .is_err());
+        assert!(ex.check_not_self("x", &me).is_err());
+        assert!(ex.check_not_self("sh", Path::new("/bin/sh")).is_ok());
     }
 
     #[test]

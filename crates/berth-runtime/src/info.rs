@@ -157,7 +157,9 @@ pub fn list(global: &Global, args: &List) -> Result<()> {
             }
             out.write_all(table(&rows).as_bytes()).map_err(w)
         }
-        other => Err(Error::InvalidArgument(format!("invalid format option: {other}"))),
+        other => Err(Error::InvalidArgument(format!(
+            "invalid format option: {other}"
+        ))),
     }
 }
 
@@ -221,7 +223,9 @@ pub fn ps(global: &Global, args: &Ps) -> Result<()> {
             let pid_col = header
                 .split_whitespace()
                 .position(|h| h == "PID")
-                .ok_or_else(|| Error::InvalidArgument("couldn't find PID field in ps output".into()))?;
+                .ok_or_else(|| {
+                    Error::InvalidArgument("couldn't find PID field in ps output".into())
+                })?;
             writeln!(out, "{header}").map_err(w)?;
             for line in lines {
                 let pid = line
@@ -234,7 +238,9 @@ pub fn ps(global: &Global, args: &Ps) -> Result<()> {
             }
             Ok(())
         }
-        other => Err(Error::InvalidArgument(format!("invalid format option: {other}"))),
+        other => Err(Error::InvalidArgument(format!(
+            "invalid format option: {other}"
+        ))),
     }
 }
 
@@ -288,13 +294,47 @@ pub fn features() -> Result<()> {
 }
 
 const CAPABILITIES: [&str; 41] = [
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
-    "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
-    "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
-    "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
-    "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
-    "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
 ];
 
 /// `--version`, in runc's layout.

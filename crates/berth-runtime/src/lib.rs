@@ -7,6 +7,7 @@
 //! namespace and clone work happens here, never in the multi-threaded daemon
 //! (DESIGN.md §2).
 
+mod cgroups;
 mod cli;
 mod container;
 mod control;
@@ -48,7 +49,12 @@ pub fn main() -> i32 {
         return 0;
     };
 
-    let level = match opts.global.log_level.as_deref().map(str::parse::<LevelFilter>) {
+    let level = match opts
+        .global
+        .log_level
+        .as_deref()
+        .map(str::parse::<LevelFilter>)
+    {
         Some(Ok(l)) => l,
         Some(Err(_)) => {
             eprintln!("invalid log level");

@@ -63,12 +63,7 @@ impl Logger {
     /// Opens the log file (appending, like runc) or falls back to stderr.
     pub fn open(path: Option<&Path>, format: Format, max: LevelFilter) -> std::io::Result<Self> {
         let sink = match path {
-            Some(p) => Sink::File(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)?,
-            ),
+            Some(p) => Sink::File(OpenOptions::new().create(true).append(true).open(p)?),
             None => Sink::Stderr,
         };
         Ok(Logger {
@@ -133,10 +128,7 @@ pub(crate) fn format_line(format: Format, level: Level, msg: &str, time: &str) -
         }
         Format::Text => {
             let quoted = serde_json::Value::from(msg).to_string();
-            format!(
-                "time=\"{time}\" level={} msg={quoted}\n",
-                level_name(level)
-            )
+            format!("time=\"{time}\" level={} msg={quoted}\n", level_name(level))
         }
     }
 }

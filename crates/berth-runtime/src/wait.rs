@@ -62,9 +62,7 @@ fn reap(pid: Pid) -> Result<Option<i32>> {
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(p, code)) if p == pid => return Ok(Some(code)),
-            Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => {
-                return Ok(Some(128 + sig as i32))
-            }
+            Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return Ok(Some(128 + sig as i32)),
             Ok(WaitStatus::StillAlive) => return Ok(None),
             Ok(_) => continue,
             Err(Errno::EINTR) => continue,

@@ -58,12 +58,21 @@ fn lifecycle_output_exit_code_and_cleanup() {
     let state = c.state().expect("state after create");
     assert_eq!(state["status"], "created");
     assert_eq!(state["id"], c.id.as_str());
-    assert!(state["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")));
+    assert!(state["ociVersion"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("1.")));
     assert_eq!(
         state["bundle"],
-        c.bundle.path().canonicalize().expect("canon").to_string_lossy().as_ref()
+        c.bundle
+            .path()
+            .canonicalize()
+            .expect("canon")
+            .to_string_lossy()
+            .as_ref()
     );
-    assert!(state["rootfs"].as_str().is_some_and(|r| r.ends_with("/rootfs")));
+    assert!(state["rootfs"]
+        .as_str()
+        .is_some_and(|r| r.ends_with("/rootfs")));
     let pid = std::fs::read_to_string(&pid_file)
         .expect("pid file")
         .trim()
@@ -76,14 +85,16 @@ fn lifecycle_output_exit_code_and_cleanup() {
     if memory.exists() {
         let procs = std::fs::read_to_string(memory.join("cgroup.procs")).unwrap_or_default();
         assert!(procs.lines().any(|l| l == pid.to_string()), "{procs}");
-        let limit = std::fs::read_to_string(memory.join("memory.limit_in_bytes"))
-            .unwrap_or_default();
+        let limit =
+            std::fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap_or_default();
         assert_eq!(limit.trim(), "134217728");
     }
     let pids = v1_cgroup("pids", &c.id);
     if pids.exists() {
         assert_eq!(
-            std::fs::read_to_string(pids.join("pids.max")).unwrap_or_default().trim(),
+            std::fs::read_to_string(pids.join("pids.max"))
+                .unwrap_or_default()
+                .trim(),
             "200"
         );
     }
@@ -112,7 +123,11 @@ fn kill_with_sigterm_and_sigkill() {
     // A shell as pid 1 only gets SIGTERM with a handler installed.
     let c = Ctr::new(
         "term",
-        &["sh", "-c", "trap 'echo got-term; exit 3' TERM; echo ready; while true; do sleep 0.05; done"],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 3' TERM; echo ready; while true; do sleep 0.05; done",
+        ],
     );
     let (out, mut child) = c.create_piped(&[]);
     assert!(out.status.success());
@@ -128,7 +143,11 @@ fn kill_with_sigterm_and_sigkill() {
     assert!(c.wait_status("stopped"));
     let again = c.run(&["kill", &c.id, "KILL"]);
     assert!(!again.status.success());
-    assert!(stderr_of(&again).contains("container not running"), "{}", stderr_of(&again));
+    assert!(
+        stderr_of(&again).contains("container not running"),
+        "{}",
+        stderr_of(&again)
+    );
     assert_ok("delete", &c.run(&["delete", &c.id]));
 
     let k = Ctr::new("kill9", &["sleep", "1000"]);
@@ -157,18 +176,31 @@ fn pause_and_resume_use_the_freezer() {
     assert_eq!(c.status(), "paused");
     let freezer = v1_cgroup("freezer", &c.id).join("freezer.state");
     if freezer.exists() {
-        assert_eq!(std::fs::read_to_string(&freezer).unwrap_or_default().trim(), "FROZEN");
+        assert_eq!(
+            std::fs::read_to_string(&freezer).unwrap_or_default().trim(),
+            "FROZEN"
+        );
     }
     let exec = c.run(&["exec", &c.id, "true"]);
-    assert!(!exec.status.success(), "exec into a paused container must fail");
+    assert!(
+        !exec.status.success(),
+        "exec into a paused container must fail"
+    );
     assert!(!c.run(&["pause", &c.id]).status.success());
     let del = c.run(&["delete", &c.id]);
     assert!(!del.status.success());
-    assert!(stderr_of(&del).contains("not stopped"), "{}", stderr_of(&del));
+    assert!(
+        stderr_of(&del).contains("not stopped"),
+        "{}",
+        stderr_of(&del)
+    );
     assert_ok("resume", &c.run(&["resume", &c.id]));
     assert_eq!(c.status(), "running");
     if freezer.exists() {
-        assert_eq!(std::fs::read_to_string(&freezer).unwrap_or_default().trim(), "THAWED");
+        assert_eq!(
+            std::fs::read_to_string(&freezer).unwrap_or_default().trim(),
+            "THAWED"
+        );
     }
     // Killing a paused container must still work (the freezer is thawed).
     assert_ok("pause", &c.run(&["pause", &c.id]));
@@ -189,7 +221,10 @@ fn missing_executable_gives_runc_error() {
     let want = r#"exec: "foo": executable file not found in $PATH"#;
     assert!(stderr.contains(want), "stderr: {stderr}");
     let last = c.last_log_error().expect("error in log");
-    assert!(last.contains(&format!("unable to start container process: {want}")), "{last}");
+    assert!(
+        last.contains(&format!("unable to start container process: {want}")),
+        "{last}"
+    );
     assert!(c.state().is_none());
     assert_nothing_left(&c);
 
@@ -221,7 +256,10 @@ fn exec_format_error_after_start_reaches_container_stderr() {
     // As with runc, start succeeds and the container exits 1.
     assert_ok("start", &c.run(&["start", &c.id]));
     let stderr = read_all(child.stderr.take());
-    assert!(stderr.contains("exec /bin/bad: exec format error"), "{stderr}");
+    assert!(
+        stderr.contains("exec /bin/bad: exec format error"),
+        "{stderr}"
+    );
     assert_eq!(wait_exit(pid), 1);
     assert_ok("delete", &c.run(&["delete", &c.id]));
 }
@@ -235,7 +273,17 @@ fn exec_into_running_container() {
     let pid = c.pid();
     assert_ok("start", &c.run(&["start", &c.id]));
 
-    let o = c.run(&["exec", "-e", "FOO=bar", "--cwd", "/tmp", &c.id, "sh", "-c", "echo $FOO $(pwd) $HOSTNAME; ulimit -n; exit 4"]);
+    let o = c.run(&[
+        "exec",
+        "-e",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        &c.id,
+        "sh",
+        "-c",
+        "echo $FOO $(pwd) $HOSTNAME; ulimit -n; exit 4",
+    ]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr_of(&o));
     assert_eq!(stdout_of(&o), format!("bar /tmp {}\n1024\n", c.id));
 
@@ -301,8 +349,13 @@ fn recv_fd(stream: &std::os::unix::net::UnixStream) -> OwnedFd {
     let mut buf = [0u8; 64];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
-        .expect("recvmsg");
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .expect("recvmsg");
     for cmsg in msg.cmsgs().expect("cmsgs") {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             // SAFETY: the kernel installed this fd for us.
@@ -316,7 +369,8 @@ fn recv_fd(stream: &std::os::unix::net::UnixStream) -> OwnedFd {
 fn console_socket_receives_pty_master() {
     require_root!();
     let c = Ctr::new("tty", &["sh", "-c", "tty; echo hi-from-tty; exit 5"]);
-    c.bundle.edit_config(|v| v["process"]["terminal"] = serde_json::json!(true));
+    c.bundle
+        .edit_config(|v| v["process"]["terminal"] = serde_json::json!(true));
     let sock = c.root.path().join("console.sock");
     let listener = UnixListener::bind(&sock).expect("bind");
     let receiver = std::thread::spawn(move || {
@@ -324,7 +378,11 @@ fn console_socket_receives_pty_master() {
         recv_fd(&stream)
     });
     let (out, _child) = c.create_piped(&["--console-socket", &sock.to_string_lossy()]);
-    assert!(out.status.success(), "create with console socket failed: {:?}", c.last_log_error());
+    assert!(
+        out.status.success(),
+        "create with console socket failed: {:?}",
+        c.last_log_error()
+    );
     let master = receiver.join().expect("receiver");
     let pid = c.pid();
     assert_ok("start", &c.run(&["start", &c.id]));
@@ -353,9 +411,16 @@ fn delete_of_created_container_kills_init() {
     assert_nothing_left(&c);
     let o = c.run(&["state", &c.id]);
     assert!(!o.status.success());
-    assert!(stderr_of(&o).contains("does not exist"), "{}", stderr_of(&o));
+    assert!(
+        stderr_of(&o).contains("does not exist"),
+        "{}",
+        stderr_of(&o)
+    );
     assert!(!c.run(&["delete", &c.id]).status.success());
-    assert_ok("delete --force of nothing", &c.run(&["delete", "--force", &c.id]));
+    assert_ok(
+        "delete --force of nothing",
+        &c.run(&["delete", "--force", &c.id]),
+    );
 }
 
 #[test]

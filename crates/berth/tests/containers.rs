@@ -46,9 +46,11 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 fn assert_no_leftovers(d: &Daemon, id: &str) {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(id), "mount of {id} left behind");
+    // The runtime's `delete` (cgroups) finishes just after the removal is
+    // reported; give it a moment.
     for ctl in ["memory", "pids", "cpu", "freezer", "devices"] {
         let p = format!("/sys/fs/cgroup/{ctl}/berth/{id}");
-        assert!(!std::path::Path::new(&p).exists(), "cgroup {p} left behind");
+        wait_until(&format!("cgroup {p} to go"), || !std::path::Path::new(&p).exists());
     }
     assert!(!d.root.join("containers").join(id).exists(), "container dir left behind");
     assert!(!d.root.join("exec").join(&id[..16]).exists(), "shim state left behind");
@@ -267,4 +269,80 @@ fn runc_runs_the_same_bundles() {
     assert_eq!(docker_ok(&d, &["exec", id.trim(), "echo", "exec"]), "exec\n");
     docker_ok(&d, &["rm", "-f", id.trim()]);
     assert_no_leftovers(&d, id.trim());
+}
+
+/// Runs `cmd` in a detached tmux session of its own (a real terminal).
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(session: &str, cmd: &str) -> Option<Tmux> {
+        common::which("tmux")?;
+        let st = std::process::Command::new("tmux")
+            .args(["new-session", "-d", "-s", session, "-x", "100", "-y", "30", cmd])
+            .status()
+            .ok()?;
+        st.success().then(|| Tmux { session: session.to_string() })
+    }
+    fn keys(&self, keys: &[&str]) {
+        let mut c = std::process::Command::new("tmux");
+        c.args(["send-keys", "-t", &self.session]).args(keys);
+        assert!(c.status().unwrap().success());
+    }
+    fn screen(&self) -> String {
+        let o = std::process::Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).output().unwrap();
+        stdout(&o)
+    }
+    fn wait_for(&self, text: &str) {
+        wait_until(&format!("{text:?} on the terminal"), || self.screen().contains(text));
+    }
+    fn resize(&self, w: u32, h: u32) {
+        let st = std::process::Command::new("tmux")
+            .args(["resize-window", "-t", &self.session, "-x", &w.to_string(), "-y", &h.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
+    }
+}
+
+#[test]
+fn interactive_tty_resize_detach_and_attach() {
+    require_root!();
+    let Some(d) = daemon_with_busybox() else { return };
+    let session = format!("berth-tty-{}", std::process::id());
+    let cmd = format!("DOCKER_HOST={} docker run -it --rm --name tty1 busybox sh", d.host());
+    let Some(t) = Tmux::start(&session, &cmd) else {
+        eprintln!("skipped: tmux not installed");
+        return;
+    };
+    t.wait_for("/ #");
+    t.keys(&["echo $((6*7))", "Enter"]);
+    t.wait_for("42");
+    t.keys(&["stty size", "Enter"]);
+    t.wait_for("30 100");
+    t.resize(120, 40);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["stty size", "Enter"]);
+    t.wait_for("40 120");
+    // Ctrl-P Ctrl-Q detaches; the container keeps running.
+    t.keys(&["C-p", "C-q"]);
+    wait_until("the docker CLI to detach", || !t.screen().contains("40 120") || inspect(&d, "tty1")["State"]["Running"] == true);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(inspect(&d, "tty1")["State"]["Running"], true);
+    drop(t);
+    // Re-attach from another terminal, then leave the shell: --rm removes it.
+    let session2 = format!("berth-tty2-{}", std::process::id());
+    let t2 = Tmux::start(&session2, &format!("DOCKER_HOST={} docker attach tty1; sleep 10", d.host())).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    t2.keys(&["echo re$((1+1))attached", "Enter"]);
+    t2.wait_for("re2attached");
+    t2.keys(&["exit", "Enter"]);
+    wait_until("the --rm removal", || d.http("GET", "/containers/tty1/json", None).0 == 404);
 }

@@ -26,7 +26,10 @@ pub fn skip_reason() -> Option<String> {
         return Some("/bin/busybox missing (apt-get install busybox-static)".into());
     }
     if !runtime_bin().exists() {
-        return Some(format!("runtime binary {} missing", runtime_bin().display()));
+        return Some(format!(
+            "runtime binary {} missing",
+            runtime_bin().display()
+        ));
     }
     None
 }
@@ -365,9 +368,9 @@ impl Ctr {
     pub fn last_log_error(&self) -> Option<String> {
         let text = std::fs::read_to_string(&self.log).ok()?;
         text.lines()
+            .rev()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["level"] == "error")
-            .last()
+            .find(|v| v["level"] == "error")
             .and_then(|v| v["msg"].as_str().map(str::to_owned))
     }
 }
