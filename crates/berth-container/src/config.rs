@@ -120,7 +120,6 @@ pub fn normalize_host_config(raw: Option<&Map<String, Value>>) -> Map<String, Va
             ("AutoRemove" | "Privileged" | "PublishAllPorts" | "ReadonlyRootfs", Value::Null) => Value::Bool(false),
             ("ShmSize" | "Memory" | "NanoCpus" | "CpuShares" | "MemorySwap" | "PidsLimit" | "CpuPeriod" | "CpuQuota"
             | "MemoryReservation" | "OomScoreAdj" | "BlkioWeight", Value::Null) => Value::from(0),
-            ("Runtime", Value::Null) => Value::String("berth".into()),
             ("CgroupnsMode", Value::Null) => Value::String("host".into()),
             ("IpcMode", Value::Null) => Value::String("private".into()),
             ("ConsoleSize", Value::Null) => serde_json::json!([0, 0]),

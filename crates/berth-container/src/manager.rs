@@ -104,6 +104,10 @@ pub struct Manager {
     shutdowns: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
+/// The static `--init` binary, built from init/init.c (empty when the build
+/// machine had no static libc).
+const INIT_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
+
 fn random_id() -> String {
     let mut buf = [0u8; 32];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
@@ -176,6 +180,14 @@ impl Manager {
     pub fn new(cfg: ManagerConfig, db: Arc<Db>, images: Arc<ImageStore>, events: Arc<EventBus>) -> Result<Arc<Self>> {
         std::fs::create_dir_all(cfg.data_root.join("containers")).map_err(Error::io("creating containers dir"))?;
         std::fs::create_dir_all(&cfg.exec_root).map_err(Error::io("creating exec root"))?;
+        if !INIT_BINARY.is_empty() {
+            use std::os::unix::fs::PermissionsExt;
+            let p = cfg.data_root.join("berth-init");
+            let tmp = cfg.data_root.join("berth-init.tmp");
+            std::fs::write(&tmp, INIT_BINARY).map_err(Error::io("writing the init binary"))?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(Error::io("chmod init"))?;
+            std::fs::rename(&tmp, &p).map_err(Error::io("installing the init binary"))?;
+        }
         let store = ContainerStore::open(db)?;
         let (changed, _) = watch::channel(0);
         Ok(Arc::new(Self {
@@ -269,7 +281,7 @@ impl Manager {
                 )));
             }
         }
-        let runtime = hc.get("Runtime").and_then(Value::as_str).unwrap_or(&self.cfg.default_runtime).to_string();
+        let runtime = hc.get("Runtime").and_then(Value::as_str).filter(|r| !r.is_empty()).unwrap_or(&self.cfg.default_runtime).to_string();
         if !self.cfg.runtimes.contains_key(&runtime) {
             return Err(Error::InvalidArgument(format!("unknown or invalid runtime name: {runtime}")));
         }
@@ -446,6 +458,14 @@ impl Manager {
         let c2 = c.clone();
         let cgroup_parent = self.cfg.cgroup_parent.clone();
         let sd_outer = sd.clone();
+        let init_path = if c.host_config.get("Init").and_then(Value::as_bool).unwrap_or(false) {
+            if INIT_BINARY.is_empty() {
+                return Err(Error::InvalidArgument("--init is unavailable: berth was built without a static init binary".into()));
+            }
+            Some(self.cfg.data_root.join("berth-init"))
+        } else {
+            None
+        };
         let spawned = tokio::task::spawn_blocking(move || -> Result<berth_shim::SpawnResult> {
             let mounts = images.snapshots().mounts(&c2.id)?;
             if !is_mountpoint(&rootfs) {
@@ -468,7 +488,7 @@ impl Manager {
                 resolv_path: &dir.join("resolv.conf"),
                 netns,
                 cgroup_parent: &cgroup_parent,
-                init_path: None,
+                init_path: init_path.as_deref(),
             });
             let spec = match spec_res {
                 Ok(s) => s,

@@ -84,6 +84,9 @@ pub struct Options {
     /// for the default data root, <data-root>/exec otherwise)
     #[arg(long = "exec-root")]
     pub exec_root: Option<PathBuf>,
+    /// Runtime for containers that do not name one (berth, or runc/crun/youki when installed)
+    #[arg(long = "default-runtime", default_value = "berth")]
+    pub default_runtime: String,
     /// Group for the unix socket (defaults to "docker" when that group exists)
     #[arg(short = 'G', long = "group")]
     pub group: Option<String>,
@@ -225,8 +228,13 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     }
 
     let mut runtimes = vec![("berth".to_string(), host::sibling_binary("berth-runtime"))];
-    if let Some(runc) = host::which("runc") {
-        runtimes.push(("runc".to_string(), runc));
+    for other in ["runc", "crun", "youki"] {
+        if let Some(p) = host::which(other) {
+            runtimes.push((other.to_string(), p));
+        }
+    }
+    if !runtimes.iter().any(|(n, _)| *n == opts.default_runtime) {
+        return Err(Error::Config(format!("default runtime {:?} is not installed", opts.default_runtime)));
     }
     let info = DaemonInfo {
         id: engine_id(&root),
@@ -237,7 +245,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         cgroup_driver: "cgroupfs".into(),
         storage_driver: "overlay2".into(),
         backing_fs: host::backing_fs(&root),
-        default_runtime: "berth".into(),
+        default_runtime: opts.default_runtime.clone(),
         runtimes,
         debug: opts.debug,
     };
@@ -259,7 +267,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             exec_root,
             shim_bin: PathBuf::from(host::sibling_binary("berth-shim")),
             runtimes: runtime_paths,
-            default_runtime: "berth".into(),
+            default_runtime: opts.default_runtime.clone(),
             cgroup_parent: "/berth".into(),
             log_max_size: berth_shim_defaults::LOG_MAX_SIZE,
             log_max_files: berth_shim_defaults::LOG_MAX_FILES,

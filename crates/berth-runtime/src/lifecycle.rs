@@ -123,6 +123,14 @@ pub fn start(global: &Global, id: &str) -> Result<()> {
 /// the init process and deletes the container (unless `--keep`), returning
 /// the container's exit code like runc.
 pub fn run(global: &Global, args: &Run) -> Result<i32> {
+    if !args.detach && bundle_wants_terminal(&args.create.bundle) {
+        // runc proxies a terminal for a foreground `run`; we only hand the
+        // PTY to a console socket, so refuse rather than run without one.
+        return Err(Error::InvalidArgument(
+            "a terminal needs --console-socket and --detach: berth-runtime does not proxy one"
+                .into(),
+        ));
+    }
     let container = create(global, &args.create, args.detach)?;
     let id = container.id().to_owned();
     let Some(pid) = container.pid() else {
@@ -150,6 +158,14 @@ pub fn run(global: &Global, args: &Run) -> Result<i32> {
         destroy(global, &id)?;
     }
     code
+}
+
+fn bundle_wants_terminal(bundle: &Path) -> bool {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["process"]["terminal"].as_bool())
+        .unwrap_or(false)
 }
 
 fn destroy(global: &Global, id: &str) -> Result<()> {

@@ -241,6 +241,37 @@ fn missing_executable_gives_runc_error() {
 }
 
 #[test]
+fn runtime_binary_cannot_be_run_inside_the_container() {
+    require_root!();
+    // CVE-2019-5736: /proc/self/exe of the init process is the host binary.
+    let c = Ctr::new("selfexe", &["/proc/self/exe", "--version"]);
+    let (out, child) = c.create_piped(&[]);
+    assert!(!out.status.success(), "create must fail");
+    let stderr = read_all(child.stderr);
+    assert!(
+        stderr.contains("refusing to execute the runtime binary"),
+        "{stderr}"
+    );
+    assert_nothing_left(&c);
+
+    let r = Ctr::new("selfexec", &["sleep", "1000"]);
+    let (out, _child) = r.create_piped(&[]);
+    assert!(out.status.success());
+    let pid = r.pid();
+    assert_ok("start", &r.run(&["start", &r.id]));
+    let o = r.run(&["exec", &r.id, "/proc/self/exe", "--version"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr_of(&o).contains("refusing to execute the runtime binary"),
+        "{}",
+        stderr_of(&o)
+    );
+    assert_ok("kill", &r.run(&["kill", &r.id, "KILL"]));
+    assert_eq!(wait_exit(pid), 128 + 9);
+    assert_ok("delete", &r.run(&["delete", &r.id]));
+}
+
+#[test]
 fn exec_format_error_after_start_reaches_container_stderr() {
     require_root!();
     let c = Ctr::new("badfmt", &["/bin/bad"]);

@@ -80,6 +80,24 @@ fn docker_run_rm_and_exit_codes() {
     assert_ne!(code, 0);
     let caps = docker_ok(&d, &["run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status"]);
     assert_eq!(caps.trim(), "CapEff:\t00000000a80425fb", "Docker's default capabilities");
+    // --init: a minimal init is PID 1, forwards signals and passes exit codes.
+    let ps = docker_ok(&d, &["run", "--rm", "--init", "busybox", "ps", "-o", "pid,comm"]);
+    assert!(ps.contains("1 docker-init"), "{ps}");
+    let (code, _, _) = docker(&d, &["run", "--rm", "--init", "busybox", "sh", "-c", "exit 4"]);
+    assert_eq!(code, 4);
+    let id = docker_ok(&d, &["run", "-d", "--init", "busybox", "sleep", "100"]);
+    let t = Instant::now();
+    docker_ok(&d, &["stop", id.trim()]);
+    assert!(t.elapsed() < Duration::from_secs(5), "SIGTERM reached sleep through the init");
+    assert_eq!(inspect(&d, id.trim())["State"]["ExitCode"], 143);
+    docker_ok(&d, &["rm", id.trim()]);
+    // -i: stdin reaches the container, and its EOF ends it.
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf 'piped\\n' | DOCKER_HOST={} DOCKER_CONFIG={} docker run -i --rm busybox cat", d.host(), d.dir.path().join("docker-config").display()))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "piped\n", "{}", stderr(&o));
     // --rm removed everything.
     assert_eq!(docker_ok(&d, &["ps", "-aq"]), "");
     assert_eq!(std::fs::read_dir(d.root.join("containers")).unwrap().count(), 0);

@@ -88,6 +88,8 @@ impl Daemon {
             .arg(self.host())
             .arg("--log-level")
             .arg("debug")
+            // BERTH_TEST_RUNTIME=runc runs every container test through runc.
+            .args(std::env::var("BERTH_TEST_RUNTIME").ok().filter(|r| !r.is_empty()).map(|r| vec!["--default-runtime".to_string(), r]).unwrap_or_default())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
