@@ -364,3 +364,66 @@ fn interactive_tty_resize_detach_and_attach() {
     t2.keys(&["exit", "Enter"]);
     wait_until("the --rm removal", || d.http("GET", "/containers/tty1/json", None).0 == 404);
 }
+
+#[test]
+fn berth_cli_container_lifecycle() {
+    require_root!();
+    let d = Daemon::start();
+    d.ok(&["load", "-i", fixture("busybox.tar").to_str().unwrap()]);
+    assert_eq!(d.ok(&["run", "--rm", "busybox", "echo", "hi"]), "hi\n");
+    let o = d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()), (Some(3), "out\n", "err\n"));
+    let o = d.berth(&["run", "--rm", "busybox", "/no/such/binary"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    let id = d.ok(&["run", "-d", "--name", "svc", "--restart", "unless-stopped", "busybox", "sh", "-c", "trap 'exit 0' TERM; while true; do echo tick; sleep 0.1; done"]);
+    assert_eq!(id.trim().len(), 64);
+    let ps = d.ok(&["ps", "--format", "{{.Names}}\t{{.Status}}"]);
+    assert!(ps.starts_with("svc\tUp "), "{ps}");
+    let table = d.ok(&["ps"]);
+    assert!(table.starts_with("CONTAINER ID   IMAGE     COMMAND"), "{table}");
+    assert_eq!(d.ok(&["exec", "svc", "echo", "in", "svc"]), "in svc\n");
+    let o = d.berth(&["exec", "svc", "sh", "-c", "exit 9"]);
+    assert_eq!(o.status.code(), Some(9));
+    wait_until("logs", || d.ok(&["logs", "--tail", "2", "svc"]).lines().count() == 2);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}} {{.HostConfig.RestartPolicy.Name}}", "svc"]).trim(), "running unless-stopped");
+    let top = d.ok(&["top", "svc"]);
+    assert!(top.contains("while true"), "{top}");
+    assert_eq!(d.ok(&["stop", "svc"]).trim(), "svc");
+    assert_eq!(d.ok(&["ps", "-a", "--filter", "status=exited", "-q"]).trim(), &id.trim()[..12]);
+    assert_eq!(d.ok(&["start", "svc"]).trim(), "svc");
+    assert_eq!(d.ok(&["rm", "-f", "svc"]).trim(), "svc");
+    let err = d.fails(&["logs", "svc"]);
+    assert!(err.contains("No such container: svc"), "{err}");
+    assert_no_leftovers(&d, id.trim());
+}
+
+#[test]
+fn berth_cli_interactive_tty() {
+    require_root!();
+    let d = Daemon::start();
+    d.ok(&["load", "-i", fixture("busybox.tar").to_str().unwrap()]);
+    let session = format!("berth-cli-tty-{}", std::process::id());
+    let bin = common::berth_bin();
+    let cmd = format!("{} -H {} run -it --name t1 busybox sh", bin.display(), d.host());
+    let Some(t) = Tmux::start(&session, &cmd) else {
+        eprintln!("skipped: tmux not installed");
+        return;
+    };
+    t.wait_for("/ #");
+    t.keys(&["echo $((6*7))", "Enter"]);
+    t.wait_for("42");
+    t.resize(110, 35);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["stty size", "Enter"]);
+    t.wait_for("35 110");
+    t.keys(&["C-p", "C-q"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(inspect(&d, "t1")["State"]["Running"], true);
+    drop(t);
+    let t2 = Tmux::start(&format!("{session}-2"), &format!("{} -H {} attach t1; sleep 10", bin.display(), d.host())).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    t2.keys(&["echo back$((2+2))", "Enter"]);
+    t2.wait_for("back4");
+    t2.keys(&["exit", "Enter"]);
+    wait_until("the exit", || inspect(&d, "t1")["State"]["Status"] == "exited");
+}
