@@ -234,6 +234,12 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let d = BerthDaemon::start(&bin)?;
     let mut rows = Vec::new();
+    // Every container figure runs busybox.
+    let bb = o.fixtures.join("busybox.tar");
+    run_quiet(d.cli().args(["load", "-i"]).arg(&bb))?;
+    if dockerd {
+        run_quiet(docker().args(["load", "-i"]).arg(&bb))?;
+    }
 
     if want("load") {
         let py = o.fixtures.join("debian-python.tar");

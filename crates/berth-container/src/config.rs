@@ -138,9 +138,9 @@ pub fn validate_restart(hc: &Map<String, Value>) -> Result<()> {
     match name {
         "no" | "" | "always" | "unless-stopped" => {
             if max != 0 {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-                )));
+                return Err(Error::InvalidArgument(
+                    "invalid restart policy: maximum retry count can only be used with 'on-failure'".to_string(),
+                ));
             }
         }
         "on-failure" => {
@@ -150,7 +150,7 @@ pub fn validate_restart(hc: &Map<String, Value>) -> Result<()> {
         }
         other => return Err(Error::InvalidArgument(format!("invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"))),
     }
-    if name != "no" && name != "" && hc.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false) {
+    if name != "no" && !name.is_empty() && hc.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false) {
         return Err(Error::InvalidArgument("conflicting options: cannot specify both --restart and --rm".into()));
     }
     Ok(())

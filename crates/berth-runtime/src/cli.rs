@@ -242,6 +242,19 @@ pub struct List {
 /// word (command, id, then e.g. the command line of `exec`), which belongs
 /// to the container.
 pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
+    // Shims use `--name`; skip building clap's command tree (on every
+    // container start) unless some word looks like `-name`.
+    let go_style = args.iter().skip(1).any(|a| {
+        a.to_str().is_some_and(|s| {
+            let mut chars = s.chars();
+            chars.next() == Some('-')
+                && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+                && chars.next().is_some()
+        })
+    });
+    if !go_style {
+        return args;
+    }
     let cmd = Opts::command();
     // (long name, takes a value) and short flags that take a value.
     let mut longs: Vec<(String, bool)> = Vec::new();

@@ -325,56 +325,61 @@ pub fn monitor_size(client: Client, path_prefix: String, bump: bool) {
     });
 }
 
-/// A `POST /containers/{id}/wait` whose response headers have arrived: the
-/// daemon has registered the waiter, so a start that follows cannot race
-/// past it. Await [`Waiter::status`] for the exit code.
+type WaitResponse = berth_client::hyper::Response<berth_client::hyper::body::Incoming>;
+
+/// How long to hold `start` back for the wait response's headers. A daemon
+/// that flushes them at once (dockerd does; berth's design requires it) costs
+/// nothing; one that holds them until the exit must not deadlock the CLI, so
+/// after this grace start goes out anyway — docker's CLI never waits at all.
+const WAIT_HEADERS_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+enum WaitState {
+    Ready(WaitResponse),
+    Pending(tokio::task::JoinHandle<std::result::Result<WaitResponse, berth_client::Error>>),
+}
+
+/// A `POST /containers/{id}/wait` sent ahead of `start`. Once its response
+/// headers have arrived the daemon has registered the waiter, so the start
+/// that follows cannot race past it. Await [`Waiter::status`] for the exit code.
 pub struct Waiter {
-    response: berth_client::hyper::Response<berth_client::hyper::body::Incoming>,
+    state: WaitState,
 }
 
 impl Waiter {
-    pub async fn new(
-        client: &Client,
-        id: &str,
-        condition: &str,
-    ) -> std::result::Result<Waiter, berth_client::Error> {
-        let q = if condition.is_empty() {
-            String::new()
-        } else {
-            format!("?condition={condition}")
+    pub async fn new(client: &Client, id: &str, condition: &str) -> std::result::Result<Waiter, berth_client::Error> {
+        let q = if condition.is_empty() { String::new() } else { format!("?condition={condition}") };
+        let path = format!("/containers/{}/wait{q}", super::seg(id));
+        let c = client.clone();
+        let mut handle = tokio::spawn(async move { c.request(Method::POST, &path, berth_client::empty(), &[]).await });
+        match tokio::time::timeout(WAIT_HEADERS_GRACE, &mut handle).await {
+            Ok(joined) => {
+                let response = joined.map_err(|e| berth_client::Error::Http(e.to_string()))??;
+                Ok(Waiter { state: WaitState::Ready(response) })
+            }
+            Err(_) => Ok(Waiter { state: WaitState::Pending(handle) }),
+        }
+    }
+
+    async fn body(self) -> std::result::Result<serde_json::Value, berth_client::Error> {
+        let response = match self.state {
+            WaitState::Ready(r) => r,
+            WaitState::Pending(h) => h.await.map_err(|e| berth_client::Error::Http(e.to_string()))??,
         };
-        let response = client
-            .request(
-                Method::POST,
-                &format!("/containers/{}/wait{q}", super::seg(id)),
-                berth_client::empty(),
-                &[],
-            )
-            .await?;
-        Ok(Waiter { response })
+        berth_client::read_json::<serde_json::Value>(response).await
     }
 
     /// The exit status; 125 (after docker's message) when the wait failed.
     pub async fn status(self) -> i32 {
-        match berth_client::read_json::<serde_json::Value>(self.response).await {
+        match self.body().await {
             Ok(v) => {
-                if let Some(msg) = v
-                    .pointer("/Error/Message")
-                    .and_then(|m| m.as_str())
-                    .filter(|m| !m.is_empty())
-                {
+                if let Some(msg) = v.pointer("/Error/Message").and_then(|m| m.as_str()).filter(|m| !m.is_empty()) {
                     eprintln!("Error waiting for container: {msg}");
                     return 125;
                 }
-                v.get("StatusCode")
-                    .and_then(serde_json::Value::as_i64)
-                    .unwrap_or(0) as i32
+                v.get("StatusCode").and_then(serde_json::Value::as_i64).unwrap_or(0) as i32
             }
             Err(e) => {
-                eprintln!(
-                    "error waiting for container: {}",
-                    super::client_error_text(&e)
-                );
+                eprintln!("error waiting for container: {}", super::client_error_text(&e));
                 125
             }
         }
@@ -383,18 +388,12 @@ impl Waiter {
     /// The raw result for `docker wait`/`attach`: the status code, or the
     /// daemon's error message.
     pub async fn result(self) -> std::result::Result<i64, String> {
-        match berth_client::read_json::<serde_json::Value>(self.response).await {
+        match self.body().await {
             Ok(v) => {
-                if let Some(msg) = v
-                    .pointer("/Error/Message")
-                    .and_then(|m| m.as_str())
-                    .filter(|m| !m.is_empty())
-                {
+                if let Some(msg) = v.pointer("/Error/Message").and_then(|m| m.as_str()).filter(|m| !m.is_empty()) {
                     return Err(msg.to_string());
                 }
-                Ok(v.get("StatusCode")
-                    .and_then(serde_json::Value::as_i64)
-                    .unwrap_or(0))
+                Ok(v.get("StatusCode").and_then(serde_json::Value::as_i64).unwrap_or(0))
             }
             Err(e) => Err(super::client_error_text(&e)),
         }

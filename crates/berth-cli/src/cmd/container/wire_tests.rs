@@ -26,6 +26,9 @@ struct Fake {
     log: Arc<Mutex<Log>>,
     started: watch::Sender<bool>,
     exit_code: i64,
+    /// Answer `wait` only once the container started (a daemon that does not
+    /// flush the headers early).
+    hold_wait_headers: bool,
 }
 
 async fn read_request(s: &mut UnixStream) -> Option<(String, String)> {
@@ -85,6 +88,9 @@ impl Fake {
                 self.log.lock().unwrap().attach_eof = eof;
                 return;
             } else if path.contains("/wait") {
+                if self.hold_wait_headers {
+                    let _ = self.started.subscribe().wait_for(|s| *s).await;
+                }
                 let _ = s
                     .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
                     .await;
@@ -110,11 +116,15 @@ impl Fake {
 }
 
 async fn fake_daemon(exit_code: i64) -> (tempfile::TempDir, Ctx, Arc<Mutex<Log>>) {
+    fake_daemon_with(exit_code, false).await
+}
+
+async fn fake_daemon_with(exit_code: i64, hold_wait_headers: bool) -> (tempfile::TempDir, Ctx, Arc<Mutex<Log>>) {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("d.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let log = Arc::new(Mutex::new(Log::default()));
-    let fake = Arc::new(Fake { log: log.clone(), started: watch::channel(false).0, exit_code });
+    let fake = Arc::new(Fake { log: log.clone(), started: watch::channel(false).0, exit_code, hold_wait_headers });
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
             let f = fake.clone();
@@ -148,6 +158,14 @@ async fn run_attaches_then_waits_then_starts() {
         ]
     );
     assert!(l.attach_eof, "stdin not attached: the client half-closes at once, as docker does");
+}
+
+#[tokio::test]
+async fn run_does_not_deadlock_when_wait_headers_are_held() {
+    let (_dir, ctx, _log) = fake_daemon_with(7, true).await;
+    let run = crate::cmd::container::run::run(&ctx, run_args(&["run", "--sig-proxy=false", "busybox"]));
+    let code = tokio::time::timeout(Duration::from_secs(10), run).await.unwrap().unwrap();
+    assert_eq!(code, 7);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use berth_events::EventBus;
 use berth_image::ImageStore;
 use berth_meta::Db;
 use berth_shim::{ShimClient, SpawnOptions};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
@@ -18,6 +18,13 @@ use crate::config::{self, entrypoint_and_args, merge_image_config, normalize_con
 use crate::model::{now_rfc3339, valid_name, Container, State, Status, ZERO_TIME};
 use crate::store::ContainerStore;
 use crate::{logs, netns, spec, Error, Result};
+
+mod etc;
+mod exec;
+mod io;
+
+use etc::{host_hostname, write_etc_files};
+use io::pump;
 
 /// Where things live and which binaries to use.
 #[derive(Debug, Clone)]
@@ -385,7 +392,7 @@ impl Manager {
                 self.pending.lock().unwrap_or_else(|e| e.into_inner()).entry(c.id.clone()).or_default().push(PendingAttach { io, opts });
                 Ok(())
             }
-            _ => Err(Error::Conflict(format!("You cannot attach to a stopped container, start it first"))),
+            _ => Err(Error::Conflict("You cannot attach to a stopped container, start it first".to_string())),
         }
     }
 
@@ -1140,177 +1147,6 @@ impl Manager {
         .map_err(|e| Error::Internal(e.to_string()))?
     }
 
-    /// `POST /containers/{id}/exec`.
-    pub fn exec_create(&self, name: &str, cfg: ExecConfig) -> Result<String> {
-        let c = self.store.resolve(name)?;
-        if c.state.status == Status::Paused {
-            return Err(Error::Conflict(format!("Container {} is paused, unpause the container before exec", c.id)));
-        }
-        if !c.state.is_running() || c.state.status == Status::Restarting {
-            return Err(Error::Conflict(format!("container {} is not running", c.id)));
-        }
-        if cfg.cmd.is_empty() {
-            return Err(Error::InvalidArgument("No exec command specified".into()));
-        }
-        let id = random_id();
-        self.execs.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            id.clone(),
-            ExecInfo { id: id.clone(), container_id: c.id.clone(), config: cfg, running: false, exit_code: None, pid: 0, started: false },
-        );
-        self.emit(&c, &format!("exec_create: {}", ""), &[]);
-        Ok(id)
-    }
-
-    pub fn exec_inspect(&self, id: &str) -> Result<ExecInfo> {
-        self.execs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(format!("No such exec instance: {id}")))
-    }
-
-    /// `POST /exec/{id}/start`. With `io`, streams until the process exits;
-    /// without (detached), returns once it runs.
-    pub async fn exec_start(self: &Arc<Self>, exec_id: &str, tty: Option<bool>, io: Option<Io>) -> Result<()> {
-        let mut info = self.exec_inspect(exec_id)?;
-        if info.started {
-            return Err(Error::Conflict(format!("Error: Exec command {exec_id} has already run")));
-        }
-        let c = self.store.resolve(&info.container_id)?;
-        if c.state.status != Status::Running {
-            return Err(Error::Conflict(format!("container {} is not running", c.id)));
-        }
-        if let Some(t) = tty {
-            info.config.tty = t;
-        }
-        let process = self.exec_process(&c, &info.config)?;
-        let req = berth_shim::protocol::ExecRequest {
-            id: exec_id.to_string(),
-            process: process.to_string(),
-            tty: info.config.tty,
-            stdin: info.config.attach_stdin,
-            detach: io.is_none(),
-        };
-        {
-            let mut ex = self.execs.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(e) = ex.get_mut(exec_id) {
-                e.started = true;
-                e.running = true;
-                e.config.tty = info.config.tty;
-            }
-        }
-        let sd = self.state_dir(&c.id);
-        let detached = io.is_none();
-        let res = tokio::task::spawn_blocking(move || -> Result<(i32, Option<std::os::unix::net::UnixStream>)> {
-            let mut cl = ShimClient::connect(&sd)?;
-            if detached {
-                Ok((cl.exec_detached(req)?, None))
-            } else {
-                let s = cl.exec(req)?;
-                Ok((s.pid, Some(s.stream)))
-            }
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-        let (pid, stream) = match res {
-            Ok(r) => r,
-            Err(e) => {
-                let msg = e.to_string();
-                let (code, _) = berth_shim::protocol::classify_start_error(&msg);
-                let mut ex = self.execs.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(e) = ex.get_mut(exec_id) {
-                    e.running = false;
-                    e.exit_code = Some(code);
-                }
-                return Err(Error::InvalidArgument(format!("OCI runtime exec failed: {msg}")));
-            }
-        };
-        if let Some(e) = self.execs.lock().unwrap_or_else(|e| e.into_inner()).get_mut(exec_id) {
-            e.pid = pid;
-        }
-        self.emit(&c, &format!("exec_start: {}", info.config.cmd.join(" ")), &[("execID", exec_id.to_string())]);
-        let me = self.clone();
-        let eid = exec_id.to_string();
-        let sd = self.state_dir(&c.id);
-        let finish = async move {
-            let st = tokio::task::spawn_blocking(move || ShimClient::connect(&sd).and_then(|mut cl| cl.exec_wait(&eid).map(|s| (eid, s))))
-                .await;
-            if let Ok(Ok((eid, s))) = st {
-                if let Some(e) = me.execs.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&eid) {
-                    e.running = false;
-                    e.exit_code = s.exit_code;
-                }
-                me.emit(&c, "exec_die", &[("execID", eid.clone()), ("exitCode", s.exit_code.unwrap_or(-1).to_string())]);
-            }
-        };
-        match (io, stream) {
-            (Some(io), Some(stream)) => {
-                // The exit code is recorded before the client's stream ends:
-                // the docker CLI inspects the exec as soon as it sees EOF.
-                pump_then(io, stream, finish).await;
-            }
-            _ => {
-                tokio::spawn(finish);
-            }
-        }
-        Ok(())
-    }
-
-    fn exec_process(&self, c: &Container, e: &ExecConfig) -> Result<Value> {
-        let rootfs = self.container_dir(&c.id).join("rootfs");
-        let user_spec = if e.user.is_empty() { c.config.get("User").and_then(Value::as_str).unwrap_or("").to_string() } else { e.user.clone() };
-        let user = spec::resolve_user(&rootfs, &user_spec)?;
-        let mut env = spec::process_env(&c.config, c.config.get("Hostname").and_then(Value::as_str).unwrap_or(""), &user.home);
-        for kv in &e.env {
-            let k = kv.split('=').next().unwrap_or("");
-            env.retain(|x| x.split('=').next() != Some(k));
-            env.push(kv.clone());
-        }
-        if e.tty && !env.iter().any(|x| x.starts_with("TERM=")) {
-            env.push("TERM=xterm".into());
-        }
-        let cwd = if !e.working_dir.is_empty() {
-            e.working_dir.clone()
-        } else {
-            c.config.get("WorkingDir").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("/").to_string()
-        };
-        let privileged = e.privileged || c.host_config.get("Privileged").and_then(Value::as_bool).unwrap_or(false);
-        let mut hc = c.host_config.clone();
-        if privileged {
-            hc.insert("Privileged".into(), Value::Bool(true));
-        }
-        let spec_caps = spec::build(&spec::SpecInputs {
-            id: &c.id,
-            rootfs: &rootfs,
-            config: &c.config,
-            host_config: &hc,
-            path: &e.cmd[0],
-            args: &e.cmd[1..],
-            hostname: "",
-            hosts_path: Path::new("/"),
-            hostname_path: Path::new("/"),
-            resolv_path: Path::new("/"),
-            netns: None,
-            cgroup_parent: "",
-            init_path: None,
-        })?;
-        let caps = spec_caps.pointer("/process/capabilities").cloned().unwrap_or(Value::Null);
-        let mut p = json!({
-            "terminal": e.tty,
-            "user": {"uid": user.uid, "gid": user.gid},
-            "args": e.cmd,
-            "env": env,
-            "cwd": cwd,
-            "capabilities": caps,
-            "noNewPrivileges": false,
-        });
-        if !user.additional_gids.is_empty() {
-            p["user"]["additionalGids"] = json!(user.additional_gids);
-        }
-        Ok(p)
-    }
-
     /// After a daemon (re)start: re-attach to every live shim, record exits
     /// that happened while the daemon was away, and apply restart policies.
     pub async fn recover(self: &Arc<Self>) {
@@ -1399,70 +1235,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => (s.trim_end_matches('b'), 1),
     };
     let n: f64 = num.trim().parse().ok()?;
-    (n >= 0.0).then(|| (n * mult as f64) as u64)
-}
-
-fn host_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
-}
-
-/// /etc/hostname, /etc/hosts and /etc/resolv.conf of a container.
-fn write_etc_files(dir: &Path, c: &Container) -> Result<()> {
-    let hostname = c.config.get("Hostname").and_then(Value::as_str).unwrap_or("");
-    std::fs::write(dir.join("hostname"), format!("{hostname}\n")).map_err(Error::io("writing hostname"))?;
-    let mut hosts = String::from(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-    );
-    if c.network_mode() == "host" {
-        hosts = std::fs::read_to_string("/etc/hosts").unwrap_or(hosts);
-    }
-    for h in config::strings(c.host_config.get("ExtraHosts")) {
-        if let Some((name, ip)) = h.split_once(':') {
-            hosts.push_str(&format!("{ip}\t{name}\n"));
-        }
-    }
-    std::fs::write(dir.join("hosts"), hosts).map_err(Error::io("writing hosts"))?;
-    std::fs::write(dir.join("resolv.conf"), resolv_conf(c)).map_err(Error::io("writing resolv.conf"))?;
-    Ok(())
-}
-
-/// The host's resolv.conf without loopback resolvers (unreachable from a
-/// container's namespace); Google's public resolvers when none remain, as
-/// Docker does. `--dns`, `--dns-search`, `--dns-option` replace their parts.
-fn resolv_conf(c: &Container) -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    if c.network_mode() == "host" {
-        return host;
-    }
-    let dns = config::strings(c.host_config.get("Dns"));
-    let search = config::strings(c.host_config.get("DnsSearch"));
-    let options = config::strings(c.host_config.get("DnsOptions"));
-    let mut ns: Vec<String> = host
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver").map(|s| s.trim().to_string()))
-        .filter(|ip| !ip.starts_with("127.") && ip != "::1")
-        .collect();
-    if !dns.is_empty() {
-        ns = dns;
-    }
-    if ns.is_empty() {
-        ns = vec!["8.8.8.8".into(), "8.8.4.4".into()];
-    }
-    let mut out = String::new();
-    let host_search: Vec<String> = host.lines().filter_map(|l| l.trim().strip_prefix("search").map(|s| s.trim().to_string())).collect();
-    let s = if search.is_empty() { host_search } else { vec![search.join(" ")] };
-    for l in s {
-        out.push_str(&format!("search {l}\n"));
-    }
-    for n in ns {
-        out.push_str(&format!("nameserver {n}\n"));
-    }
-    let host_opts: Vec<String> = host.lines().filter_map(|l| l.trim().strip_prefix("options").map(|s| s.trim().to_string())).collect();
-    let o = if options.is_empty() { host_opts } else { vec![options.join(" ")] };
-    for l in o {
-        out.push_str(&format!("options {l}\n"));
-    }
-    out
+    (n >= 0.0).then_some((n * mult as f64) as u64)
 }
 
 fn is_mountpoint(p: &Path) -> bool {
@@ -1496,49 +1269,6 @@ fn parse_ps(out: &str, pids: &[i64]) -> Result<(Vec<String>, Vec<Vec<String>>)> 
         rows.push(row);
     }
     Ok((titles, rows))
-}
-
-/// Copies both ways between an API client's hijacked connection and a shim
-/// stream. The client's EOF half-closes the shim side (stdin EOF); the
-/// shim's EOF ends the client's stream.
-async fn pump(io: Io, stream: std::os::unix::net::UnixStream) {
-    pump_then(io, stream, async {}).await
-}
-
-/// [`pump`], running `before_close` after the shim's output ended and
-/// before the client's stream is closed.
-async fn pump_then(io: Io, stream: std::os::unix::net::UnixStream, before_close: impl std::future::Future<Output = ()>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    if stream.set_nonblocking(true).is_err() {
-        return;
-    }
-    let Ok(shim) = tokio::net::UnixStream::from_std(stream) else { return };
-    let (mut sr, mut sw) = shim.into_split();
-    let (mut cr, mut cw) = tokio::io::split(io);
-    let to_shim = async move {
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            match cr.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if sw.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = sw.shutdown().await;
-    };
-    let from_shim = async move {
-        let _ = tokio::io::copy(&mut sr, &mut cw).await;
-        let _ = cw.flush().await;
-        before_close.await;
-        let _ = cw.shutdown().await;
-    };
-    // Output decides when the stream ends; input may stop earlier.
-    let to = tokio::spawn(to_shim);
-    from_shim.await;
-    to.abort();
 }
 
 #[cfg(test)]
