@@ -67,6 +67,19 @@ pub fn from_reader<R: tokio::io::AsyncRead + Send + Sync + 'static>(r: R) -> Bod
     BodyExt::boxed(StreamBody::new(s))
 }
 
+/// Characters a path segment keeps as they are (RFC 3986 unreserved), so
+/// `my-app_1.web` stays readable in request lines.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes one path segment (a container name or ID).
+pub fn enc_segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
 /// Percent-encodes a query value.
 pub fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()

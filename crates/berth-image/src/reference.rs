@@ -258,7 +258,9 @@ mod tests {
         let r = Reference::parse("localhost:5000/a:t").unwrap();
         assert_eq!(r.familiar(), "localhost:5000/a:t");
         assert_eq!(Reference::parse("busybox").unwrap().familiar_name(), "busybox");
-        assert_eq!(Reference::parse("a__b.c-d/e").unwrap().path, "a__b.c-d/e");
+        assert_eq!(Reference::parse("a__b/c-d.e").unwrap().path, "a__b/c-d.e");
+        // A first component with a dot is a registry, and `_` is not valid in one.
+        assert!(Reference::parse("a__b.c-d/e").is_err());
     }
 
     #[test]

@@ -90,7 +90,10 @@ impl RuncExecutor {
             // A short write is atomic on a FIFO (< PIPE_BUF); if the reader is
             // gone there is no one to tell anyway.
             let bytes = &msg.as_bytes()[..msg.len().min(4000)];
-            let _ = nix::unistd::write(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, bytes);
+            // SAFETY: the fd was inherited from `create`, which keeps it open
+            // for this process' lifetime (it is only closed by execve).
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let _ = nix::unistd::write(fd, bytes);
         }
     }
 }
@@ -258,7 +261,7 @@ impl ExecStatus {
                 return Err(e);
             }
         };
-        let min_fd = 3 + preserve_fds.max(0) + 1;
+        let min_fd = 3 + preserve_fds.max(0);
         let raw = fcntl(file.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(min_fd))
             .map_err(|e| Error::io("dup exec-status fifo", e.into()))?;
         // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
@@ -366,7 +369,7 @@ mod tests {
     fn exec_status_roundtrip() {
         let dir = tempfile::tempdir().expect("tempdir");
         let status = ExecStatus::create(dir.path(), "c1", 0).expect("create");
-        assert!(status.raw_fd() >= 4);
+        assert!(status.raw_fd() >= 3);
         let cdir = dir.path().join("c1");
         std::fs::create_dir(&cdir).expect("mkdir");
         // Another writer, standing in for the init process.
@@ -383,7 +386,7 @@ mod tests {
     fn exec_status_abandon_reads_message() {
         let dir = tempfile::tempdir().expect("tempdir");
         let status = ExecStatus::create(dir.path(), "c2", 3).expect("create");
-        assert!(status.raw_fd() >= 7);
+        assert!(status.raw_fd() >= 6);
         nix::unistd::write(&status.fd, b"exec: \"foo\": boom").expect("write");
         assert_eq!(status.abandon().as_deref(), Some("exec: \"foo\": boom"));
         assert!(!dir.path().join(".c2.exec-status").exists());

@@ -58,9 +58,32 @@ pub fn create(global: &Global, args: &Create, detach: bool) -> Result<Container>
             Err(match (reported, err) {
                 (_, LibcontainerError::Exist) => Error::Exists,
                 (Some(msg), _) => Error::ProcessStart(msg),
-                (None, err) => Error::lib("create container", err),
+                (None, err) => Error::lib(create_context(&bundle, &err), err),
             })
         }
+    }
+}
+
+/// libcontainer 0.7 installs the seccomp filter before dropping
+/// capabilities only when `noNewPrivileges` is absent; an explicit `false`
+/// (which runc treats as absent) makes it load the filter after the drop,
+/// where the kernel refuses it. Say so instead of the bare libseccomp error.
+fn create_context(bundle: &Path, err: &LibcontainerError) -> String {
+    let base = "create container";
+    if !crate::error::chain(err).contains("seccomp") {
+        return base.to_owned();
+    }
+    let explicit_false = std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["process"]["noNewPrivileges"] == serde_json::json!(false));
+    if explicit_false {
+        format!(
+            "{base} (config.json sets \"noNewPrivileges\": false with a seccomp profile; \
+             omit the field instead)"
+        )
+    } else {
+        base.to_owned()
     }
 }
 

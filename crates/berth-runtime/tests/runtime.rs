@@ -430,6 +430,73 @@ fn console_socket_receives_pty_master() {
 }
 
 #[test]
+fn preserve_fds_passes_extra_files() {
+    use std::os::unix::process::CommandExt;
+    require_root!();
+    let c = Ctr::new(
+        "fds",
+        &["sh", "-c", "echo via-fd3 >&3; ls /proc/self/fd | wc -l"],
+    );
+    let (reader, writer) = nix::unistd::pipe().expect("pipe");
+    let writer_fd = writer.as_raw_fd();
+    let bundle = c.bundle.path().to_string_lossy().into_owned();
+    let mut cmd = c.cmd(&["create", "--bundle", &bundle, "--preserve-fds", "1", &c.id]);
+    // SAFETY: dup2 is async-signal-safe; it runs in the forked child.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(writer_fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("create");
+    assert!(
+        child.wait().expect("wait").success(),
+        "{:?}",
+        c.last_log_error()
+    );
+    drop(writer);
+    let pid = c.pid();
+    assert_ok("start", &c.run(&["start", &c.id]));
+    assert_eq!(read_all(Some(std::fs::File::from(reader))), "via-fd3\n");
+    // 0, 1, 2, 3 and the directory fd of ls: nothing else leaked in.
+    assert_eq!(read_all(child.stdout.take()).trim(), "5");
+    assert_eq!(wait_exit(pid), 0);
+    assert_ok("delete", &c.run(&["delete", &c.id]));
+}
+
+#[test]
+fn seccomp_profile_is_enforced() {
+    require_root!();
+    let c = Ctr::new(
+        "seccomp",
+        &["sh", "-c", "mkdir /tmp/x && echo made || echo blocked"],
+    );
+    c.bundle.edit_config(|v| {
+        v["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+    });
+    let o = c.run(&["run", "--bundle", &c.bundle.path().to_string_lossy(), &c.id]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr_of(&o));
+    assert_eq!(stdout_of(&o), "blocked\n");
+    assert!(
+        stderr_of(&o).contains("Operation not permitted"),
+        "{}",
+        stderr_of(&o)
+    );
+    assert_nothing_left(&c);
+}
+
+#[test]
 fn delete_of_created_container_kills_init() {
     require_root!();
     let c = Ctr::new("created", &["sleep", "1000"]);

@@ -978,22 +978,9 @@ async fn copy_logs(
         let frame = frame.map_err(|e| anyhow::anyhow!("error reading from daemon: {e}"))?;
         let Some(d) = frame.data_ref() else { continue };
         if tty_mode {
-            let mut o = std::io::stdout().lock();
-            o.write_all(d)?;
-            o.flush()?;
+            super::stream::write_out(Stream::Stdout, d)?;
         } else {
-            demux.push(d, &mut |s, b| match s {
-                Stream::Stdout => {
-                    let mut o = std::io::stdout().lock();
-                    o.write_all(b)?;
-                    o.flush()
-                }
-                Stream::Stderr => {
-                    let mut e = std::io::stderr().lock();
-                    e.write_all(b)?;
-                    e.flush()
-                }
-            })?;
+            demux.push(d, &mut super::stream::write_out)?;
         }
     }
     Ok(())

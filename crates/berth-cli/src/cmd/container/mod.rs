@@ -84,6 +84,9 @@ pub fn client_error_text(e: &berth_client::Error) -> String {
 pub fn finish(r: Result<i32>) -> Result<i32> {
     match r {
         Ok(code) => Ok(code),
+        // Output into a closed pipe (`berth logs x | head`): docker dies of
+        // SIGPIPE without a word; exit as a shell reports that.
+        Err(e) if is_broken_pipe(&e) => Ok(128 + libc::SIGPIPE),
         Err(e) => {
             let code = e.downcast_ref::<StatusError>().map_or(1, |s| s.code);
             let text = error_text(&e);
@@ -95,6 +98,13 @@ pub fn finish(r: Result<i32>) -> Result<i32> {
     }
 }
 
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) || error_text(e).contains("Broken pipe")
+}
+
 /// Whether API version `v` is older than `than` (docker's `versions.LessThan`).
 pub fn api_below(v: &str, than: &str) -> bool {
     berth_client::version_less(v, than)
@@ -102,7 +112,7 @@ pub fn api_below(v: &str, than: &str) -> bool {
 
 /// A container reference as a path segment.
 pub fn seg(name: &str) -> String {
-    berth_client::enc(name)
+    berth_client::enc_segment(name)
 }
 
 /// Whether `e` is a daemon 404.

@@ -116,7 +116,7 @@ pub async fn pull(client: &Client, image: &str, platform: Option<&str>, quiet: b
             return Ok(false);
         }
         if !quiet {
-            display.show(&v);
+            display.show(&v, &mut std::io::stderr().lock());
         }
         Ok(true)
     })
@@ -142,14 +142,13 @@ impl Display {
         }
     }
 
-    fn show(&mut self, v: &Value) {
+    fn show(&mut self, v: &Value, err: &mut dyn Write) {
         let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let (id, status, progress) = (s("id"), s("status"), s("progress"));
         let has_progress = v
             .get("progressDetail")
             .is_some_and(|p| p.as_object().is_some_and(|o| !o.is_empty()))
             || !progress.is_empty();
-        let mut err = std::io::stderr().lock();
         if !self.terminal {
             if has_progress && !progress.is_empty() {
                 return;
@@ -202,6 +201,27 @@ impl Display {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_without_a_terminal() {
+        let mut d = Display::new(false);
+        let mut out = Vec::new();
+        for line in [
+            r#"{"status":"Pulling from library/busybox","id":"latest"}"#,
+            r#"{"status":"Pulling fs layer","progressDetail":{},"id":"a1b2"}"#,
+            r#"{"status":"Downloading","progressDetail":{"current":10,"total":100},"progress":"[==>   ] 10B/100B","id":"a1b2"}"#,
+            r#"{"status":"Pull complete","progressDetail":{},"id":"a1b2"}"#,
+            r#"{"status":"Digest: sha256:abc"}"#,
+            r#"{"status":"Status: Downloaded newer image for busybox:latest"}"#,
+        ] {
+            d.show(&serde_json::from_str(line).unwrap(), &mut out);
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "latest: Pulling from library/busybox\na1b2: Pulling fs layer\na1b2: Pull complete\nDigest: sha256:abc\n\
+             Status: Downloaded newer image for busybox:latest\n"
+        );
+    }
 
     #[test]
     fn references() {

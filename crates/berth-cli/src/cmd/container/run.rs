@@ -345,7 +345,11 @@ async fn run_inner(ctx: &Ctx, a: RunArgs) -> Result<i32> {
             match r {
                 Ok(Ok(Ended::Detached)) => Ok(0),
                 Ok(Ok(Ended::Done)) => Ok(status_fut.await),
-                Ok(Err(e)) => Err(status(error_text(&e), 1)),
+                // With signals caught (sig-proxy) docker survives a closed
+                // output pipe and reports the failed write; without, SIGPIPE
+                // ends it silently (see `finish`).
+                Ok(Err(e)) if a.sig_proxy => Err(status(error_text(&e), 1)),
+                Ok(Err(e)) => Err(e),
                 Err(e) => Err(status(e.to_string(), 1)),
             }
         }

@@ -109,19 +109,25 @@ fn stdin_chunks() -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
     rx
 }
 
-fn write_out(stream: Stream, data: &[u8]) -> std::io::Result<()> {
-    match stream {
+/// Writes container output; a failure reads as Go's (`write /dev/stdout:
+/// broken pipe`), which docker prints when its output is closed under it.
+pub fn write_out(stream: Stream, data: &[u8]) -> std::io::Result<()> {
+    let (r, name) = match stream {
         Stream::Stdout => {
             let mut o = std::io::stdout().lock();
-            o.write_all(data)?;
-            o.flush()
+            (o.write_all(data).and_then(|_| o.flush()), "/dev/stdout")
         }
         Stream::Stderr => {
             let mut e = std::io::stderr().lock();
-            e.write_all(data)?;
-            e.flush()
+            (e.write_all(data).and_then(|_| e.flush()), "/dev/stderr")
         }
-    }
+    };
+    r.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("write {name}: {}", super::values::go_io_error(&e)),
+        )
+    })
 }
 
 /// Streams until the output ends, the input ends with nothing to wait for,
@@ -346,24 +352,41 @@ pub struct Waiter {
 }
 
 impl Waiter {
-    pub async fn new(client: &Client, id: &str, condition: &str) -> std::result::Result<Waiter, berth_client::Error> {
-        let q = if condition.is_empty() { String::new() } else { format!("?condition={condition}") };
+    pub async fn new(
+        client: &Client,
+        id: &str,
+        condition: &str,
+    ) -> std::result::Result<Waiter, berth_client::Error> {
+        let q = if condition.is_empty() {
+            String::new()
+        } else {
+            format!("?condition={condition}")
+        };
         let path = format!("/containers/{}/wait{q}", super::seg(id));
         let c = client.clone();
-        let mut handle = tokio::spawn(async move { c.request(Method::POST, &path, berth_client::empty(), &[]).await });
+        let mut handle = tokio::spawn(async move {
+            c.request(Method::POST, &path, berth_client::empty(), &[])
+                .await
+        });
         match tokio::time::timeout(WAIT_HEADERS_GRACE, &mut handle).await {
             Ok(joined) => {
                 let response = joined.map_err(|e| berth_client::Error::Http(e.to_string()))??;
-                Ok(Waiter { state: WaitState::Ready(response) })
+                Ok(Waiter {
+                    state: WaitState::Ready(response),
+                })
             }
-            Err(_) => Ok(Waiter { state: WaitState::Pending(handle) }),
+            Err(_) => Ok(Waiter {
+                state: WaitState::Pending(handle),
+            }),
         }
     }
 
     async fn body(self) -> std::result::Result<serde_json::Value, berth_client::Error> {
         let response = match self.state {
             WaitState::Ready(r) => r,
-            WaitState::Pending(h) => h.await.map_err(|e| berth_client::Error::Http(e.to_string()))??,
+            WaitState::Pending(h) => h
+                .await
+                .map_err(|e| berth_client::Error::Http(e.to_string()))??,
         };
         berth_client::read_json::<serde_json::Value>(response).await
     }
@@ -372,14 +395,23 @@ impl Waiter {
     pub async fn status(self) -> i32 {
         match self.body().await {
             Ok(v) => {
-                if let Some(msg) = v.pointer("/Error/Message").and_then(|m| m.as_str()).filter(|m| !m.is_empty()) {
+                if let Some(msg) = v
+                    .pointer("/Error/Message")
+                    .and_then(|m| m.as_str())
+                    .filter(|m| !m.is_empty())
+                {
                     eprintln!("Error waiting for container: {msg}");
                     return 125;
                 }
-                v.get("StatusCode").and_then(serde_json::Value::as_i64).unwrap_or(0) as i32
+                v.get("StatusCode")
+                    .and_then(serde_json::Value::as_i64)
+                    .unwrap_or(0) as i32
             }
             Err(e) => {
-                eprintln!("error waiting for container: {}", super::client_error_text(&e));
+                eprintln!(
+                    "error waiting for container: {}",
+                    super::client_error_text(&e)
+                );
                 125
             }
         }
@@ -390,10 +422,16 @@ impl Waiter {
     pub async fn result(self) -> std::result::Result<i64, String> {
         match self.body().await {
             Ok(v) => {
-                if let Some(msg) = v.pointer("/Error/Message").and_then(|m| m.as_str()).filter(|m| !m.is_empty()) {
+                if let Some(msg) = v
+                    .pointer("/Error/Message")
+                    .and_then(|m| m.as_str())
+                    .filter(|m| !m.is_empty())
+                {
                     return Err(msg.to_string());
                 }
-                Ok(v.get("StatusCode").and_then(serde_json::Value::as_i64).unwrap_or(0))
+                Ok(v.get("StatusCode")
+                    .and_then(serde_json::Value::as_i64)
+                    .unwrap_or(0))
             }
             Err(e) => Err(super::client_error_text(&e)),
         }

@@ -252,20 +252,21 @@ pub fn parse_ulimit(val: &str) -> Result<(String, i64, i64), String> {
         return Err(format!("invalid ulimit type: {name}"));
     }
     let parts: Vec<&str> = limits.split(':').collect();
-    let (soft, hard) =
-        match parts.as_slice() {
-            [s] => {
-                let s = parse_int(s, 64)?;
-                (s, s)
-            }
-            [s, h] => {
-                let h = parse_int(h, 64)?;
-                (parse_int(s, 64)?, h)
-            }
-            _ => return Err(format!(
+    let (soft, hard) = match parts.as_slice() {
+        [s] => {
+            let s = parse_int(s, 64)?;
+            (s, s)
+        }
+        [s, h] => {
+            let h = parse_int(h, 64)?;
+            (parse_int(s, 64)?, h)
+        }
+        _ => {
+            return Err(format!(
                 "too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`"
-            )),
-        };
+            ))
+        }
+    };
     if hard != -1 {
         if soft == -1 {
             return Err(format!(
