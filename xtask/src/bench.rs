@@ -16,7 +16,8 @@ struct Opts {
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut o = Opts { only: Vec::new(), images: 500, runs: 20, fixtures: PathBuf::from("/var/cache/berth-fixtures/images") };
+    let mut o =
+        Opts { only: Vec::new(), images: 500, runs: 20, fixtures: PathBuf::from("/var/cache/berth-fixtures/images") };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().cloned().context(format!("{a} needs a value"));
@@ -58,8 +59,9 @@ fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
         })
         .unwrap_or(0)
 }
@@ -255,7 +257,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 dt.push(timed(docker().args(["load", "-i"]).arg(&py))?);
             }
         }
-        rows.push(row_time(&format!("load debian/python archive ({size:.0} MB), median of {runs}"), median(bt), dockerd.then(|| median(dt))));
+        rows.push(row_time(
+            &format!("load debian/python archive ({size:.0} MB), median of {runs}"),
+            median(bt),
+            dockerd.then(|| median(dt)),
+        ));
     }
 
     if want("images") {
@@ -279,7 +285,11 @@ pub fn run(args: &[String]) -> Result<()> {
         let bt: Vec<Duration> = (0..o.runs).map(|_| timed(d.cli().arg("images"))).collect::<Result<_>>()?;
         let dt: Option<Vec<Duration>> =
             dockerd.then(|| (0..o.runs).map(|_| timed(docker().arg("images"))).collect::<Result<_>>()).transpose()?;
-        rows.push(row_time(&format!("`images` with {n} images (CLI, median of {})", o.runs), median(bt), dt.map(median)));
+        rows.push(row_time(
+            &format!("`images` with {n} images (CLI, median of {})", o.runs),
+            median(bt),
+            dt.map(median),
+        ));
         if dockerd {
             for i in 0..n {
                 let _ = docker().args(["rmi", &format!("bench/img{i}:latest")]).output();
@@ -306,7 +316,8 @@ pub fn run(args: &[String]) -> Result<()> {
         if std::os::unix::net::UnixStream::connect("/run/berth/berth.sock").is_err() {
             let mut times = Vec::new();
             for _ in 0..5 {
-                times.push(timed(Command::new(&bin).arg("version").env_remove("DOCKER_HOST").env_remove("BERTH_HOST"))?);
+                times
+                    .push(timed(Command::new(&bin).arg("version").env_remove("DOCKER_HOST").env_remove("BERTH_HOST"))?);
                 stop_default_daemon()?;
             }
             rows.push(row_time("`version` with daemon auto-start (median of 5)", median(times), None));
@@ -317,16 +328,25 @@ pub fn run(args: &[String]) -> Result<()> {
 
     if want("run") {
         let args = ["run", "--rm", "--network", "none", "busybox", "true"];
-        let berth_cli_has_run = Command::new(&bin).args(["run", "--help"]).output().map(|o| o.status.success()).unwrap_or(false);
+        let berth_cli_has_run =
+            Command::new(&bin).args(["run", "--help"]).output().map(|o| o.status.success()).unwrap_or(false);
         let _ = timed(d.docker().args(args));
         let dt: Option<Vec<Duration>> =
             dockerd.then(|| (0..o.runs).map(|_| timed(docker().args(args))).collect::<Result<_>>()).transpose()?;
         if berth_cli_has_run {
             let bt: Vec<Duration> = (0..o.runs).map(|_| timed(d.cli().args(args))).collect::<Result<_>>()?;
-            rows.push(row_time(&format!("`run --rm busybox true` (berth CLI vs docker CLI on dockerd, median of {})", o.runs), median(bt), dt.clone().map(median)));
+            rows.push(row_time(
+                &format!("`run --rm busybox true` (berth CLI vs docker CLI on dockerd, median of {})", o.runs),
+                median(bt),
+                dt.clone().map(median),
+            ));
         }
         let bt: Vec<Duration> = (0..o.runs).map(|_| timed(d.docker().args(args))).collect::<Result<_>>()?;
-        rows.push(row_time(&format!("`run --rm busybox true` (docker CLI on each, median of {})", o.runs), median(bt), dt.map(median)));
+        rows.push(row_time(
+            &format!("`run --rm busybox true` (docker CLI on each, median of {})", o.runs),
+            median(bt),
+            dt.map(median),
+        ));
     }
 
     if want("containers") {
@@ -355,7 +375,8 @@ pub fn run(args: &[String]) -> Result<()> {
         rows.push(row_mem("shim RSS per running container (avg)", shim, dshim));
         let b = rss_kb(d.child.id());
         let dk = dockerd.then(|| {
-            pid_of("dockerd", "berth-ref").map(rss_kb).unwrap_or(0) + pid_of("containerd", "berth-ref").map(rss_kb).unwrap_or(0)
+            pid_of("dockerd", "berth-ref").map(rss_kb).unwrap_or(0)
+                + pid_of("containerd", "berth-ref").map(rss_kb).unwrap_or(0)
         });
         rows.push(row_mem(&format!("daemon RSS with {n} running containers"), b, dk));
         let names: Vec<String> = (0..n).map(|i| format!("bench{i}")).collect();
@@ -371,19 +392,40 @@ pub fn run(args: &[String]) -> Result<()> {
 
     if want("ps") {
         let n = 1000;
-        parallel(n, 8, |i| run_quiet(d.docker().args(["create", "--network", "none", "--name", &format!("ps{i}"), "busybox", "true"])))?;
+        parallel(n, 8, |i| {
+            run_quiet(d.docker().args(["create", "--network", "none", "--name", &format!("ps{i}"), "busybox", "true"]))
+        })?;
         if dockerd {
-            parallel(n, 8, |i| run_quiet(docker().args(["create", "--network", "none", "--name", &format!("ps{i}"), "busybox", "true"])))?;
+            parallel(n, 8, |i| {
+                run_quiet(docker().args([
+                    "create",
+                    "--network",
+                    "none",
+                    "--name",
+                    &format!("ps{i}"),
+                    "busybox",
+                    "true",
+                ]))
+            })?;
         }
         let bt2: Vec<Duration> = (0..10).map(|_| timed(d.docker().args(["ps", "-a"]))).collect::<Result<_>>()?;
         let dt: Option<Vec<Duration>> =
             dockerd.then(|| (0..10).map(|_| timed(docker().args(["ps", "-a"]))).collect::<Result<_>>()).transpose()?;
-        let berth_ps_ok = Command::new(&bin).args(["ps", "--help"]).output().map(|o| o.status.success()).unwrap_or(false);
+        let berth_ps_ok =
+            Command::new(&bin).args(["ps", "--help"]).output().map(|o| o.status.success()).unwrap_or(false);
         if berth_ps_ok {
             let bt: Vec<Duration> = (0..10).map(|_| timed(d.cli().args(["ps", "-a"]))).collect::<Result<_>>()?;
-            rows.push(row_time(&format!("`ps -a` with {n} containers (berth CLI, median of 10)"), median(bt), dt.clone().map(median)));
+            rows.push(row_time(
+                &format!("`ps -a` with {n} containers (berth CLI, median of 10)"),
+                median(bt),
+                dt.clone().map(median),
+            ));
         }
-        rows.push(row_time(&format!("`ps -a` with {n} containers (docker CLI on each, median of 10)"), median(bt2), dt.map(median)));
+        rows.push(row_time(
+            &format!("`ps -a` with {n} containers (docker CLI on each, median of 10)"),
+            median(bt2),
+            dt.map(median),
+        ));
         if dockerd {
             let _ = docker().args(["container", "prune", "-f"]).output();
         }

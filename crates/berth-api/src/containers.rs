@@ -80,8 +80,21 @@ fn summary(c: &Container, size: Option<(u64, u64)>) -> Value {
 }
 
 const PS_FILTERS: &[&str] = &[
-    "ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label", "name", "network",
-    "publish", "since", "status", "volume",
+    "ancestor",
+    "before",
+    "expose",
+    "exited",
+    "health",
+    "id",
+    "isolation",
+    "is-task",
+    "label",
+    "name",
+    "network",
+    "publish",
+    "since",
+    "status",
+    "volume",
 ];
 
 pub async fn list(AxState(st): AxState<State>, uri: Uri) -> ApiResult<Response> {
@@ -90,19 +103,16 @@ pub async fn list(AxState(st): AxState<State>, uri: Uri) -> ApiResult<Response> 
     f.validate(PS_FILTERS)?;
     for s in f.get("status") {
         if Status::parse(s).is_none() {
-            return Err(ApiError::bad_request(format!(
-                "invalid filter 'status={s}'"
-            )));
+            return Err(ApiError::bad_request(format!("invalid filter 'status={s}'")));
         }
     }
     let all = q.bool("all");
-    let limit: Option<usize> = q.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l > 0).map(|l| l as usize);
+    let limit: Option<usize> =
+        q.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l > 0).map(|l| l as usize);
     let size = q.bool("size");
     let mut cs = st.containers.list();
     cs.sort_by(|a, b| b.created.cmp(&a.created));
-    let created_of = |name: &str| -> ApiResult<String> {
-        Ok(st.containers.resolve(name)?.created)
-    };
+    let created_of = |name: &str| -> ApiResult<String> { Ok(st.containers.resolve(name)?.created) };
     let before = f.get("before").first().map(|n| created_of(n)).transpose()?;
     let since = f.get("since").first().map(|n| created_of(n)).transpose()?;
     let images = st.images.clone();
@@ -122,21 +132,25 @@ pub async fn list(AxState(st): AxState<State>, uri: Uri) -> ApiResult<Response> 
         if f.has("id") && !f.get("id").iter().any(|p| c.id.starts_with(p.as_str())) {
             continue;
         }
-        if f.has("name") && !f.get("name").iter().any(|n| {
-            let n = n.trim_start_matches('/');
-            c.name.contains(n) || glob_match(n, &c.name)
-        }) {
+        if f.has("name")
+            && !f.get("name").iter().any(|n| {
+                let n = n.trim_start_matches('/');
+                c.name.contains(n) || glob_match(n, &c.name)
+            })
+        {
             continue;
         }
         if !f.labels_match("label", &c.labels()) {
             continue;
         }
         if f.has("exited")
-            && !(c.state.status == Status::Exited && f.get("exited").iter().any(|e| e.parse::<i32>().ok() == Some(c.state.exit_code)))
+            && !(c.state.status == Status::Exited
+                && f.get("exited").iter().any(|e| e.parse::<i32>().ok() == Some(c.state.exit_code)))
         {
             continue;
         }
-        if f.has("ancestor") && !(ancestors.contains(&c.image) || f.get("ancestor").iter().any(|a| a == c.image_name())) {
+        if f.has("ancestor") && !(ancestors.contains(&c.image) || f.get("ancestor").iter().any(|a| a == c.image_name()))
+        {
             continue;
         }
         if before.as_ref().is_some_and(|b| c.created >= *b) || since.as_ref().is_some_and(|s| c.created <= *s) {
@@ -151,10 +165,8 @@ pub async fn list(AxState(st): AxState<State>, uri: Uri) -> ApiResult<Response> 
         out.truncate(l);
     }
     let mgr = st.containers.clone();
-    let rows = blocking(move || {
-        Ok(out.iter().map(|c| summary(c, size.then(|| mgr.sizes(c)))).collect::<Vec<Value>>())
-    })
-    .await?;
+    let rows = blocking(move || Ok(out.iter().map(|c| summary(c, size.then(|| mgr.sizes(c)))).collect::<Vec<Value>>()))
+        .await?;
     Ok(ok_json(&rows))
 }
 
@@ -340,11 +352,8 @@ where
     F: FnOnce(TokioIo<hyper::upgrade::Upgraded>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let wants_upgrade = req
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("tcp"));
+    let wants_upgrade =
+        req.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("tcp"));
     if !wants_upgrade {
         return Err(ApiError::bad_request(
             "this endpoint hijacks the connection: send \"Connection: Upgrade\" and \"Upgrade: tcp\"",
@@ -401,7 +410,9 @@ pub async fn logs(
     }
     let tail = match q.get("tail") {
         None | Some("") | Some("all") => None,
-        Some(t) => Some(t.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid tail: {t}")))?.max(0) as usize),
+        Some(t) => {
+            Some(t.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid tail: {t}")))?.max(0) as usize)
+        }
     };
     let ts = |k: &str| -> ApiResult<Option<f64>> {
         match q.get(k) {
@@ -511,7 +522,11 @@ pub async fn exec_start(
 ) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let o: Value = if bytes.is_empty() { json!({}) } else { serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))? };
+    let o: Value = if bytes.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+    };
     let detach = o.get("Detach").and_then(Value::as_bool).unwrap_or(false);
     let tty = o.get("Tty").and_then(Value::as_bool);
     let info = st.containers.exec_inspect(&id)?;

@@ -85,13 +85,15 @@ pub async fn list(AxState(st): AxState<State>, Extension(v): Extension<ApiVersio
         if !f.labels_match("label", &img.config.labels()) {
             continue;
         }
-        if f.has("label!") && f.get("label!").iter().any(|l| {
-            let labels = img.config.labels();
-            match l.split_once('=') {
-                Some((k, val)) => labels.get(k).and_then(Value::as_str) == Some(val),
-                None => labels.contains_key(l.as_str()),
-            }
-        }) {
+        if f.has("label!")
+            && f.get("label!").iter().any(|l| {
+                let labels = img.config.labels();
+                match l.split_once('=') {
+                    Some((k, val)) => labels.get(k).and_then(Value::as_str) == Some(val),
+                    None => labels.contains_key(l.as_str()),
+                }
+            })
+        {
             continue;
         }
         let c = created_unix(img);
@@ -140,11 +142,7 @@ pub async fn get_dispatch(
     Err(ApiError::not_found(format!("page not found: /images/{rest}")))
 }
 
-pub async fn post_dispatch(
-    AxState(st): AxState<State>,
-    Path(rest): Path<String>,
-    uri: Uri,
-) -> ApiResult<Response> {
+pub async fn post_dispatch(AxState(st): AxState<State>, Path(rest): Path<String>, uri: Uri) -> ApiResult<Response> {
     let q = Query::parse(uri.query())?;
     if let Some(name) = rest.strip_suffix("/tag") {
         return tag(st, name.to_string(), q).await;
@@ -333,7 +331,9 @@ pub async fn prune(AxState(st): AxState<State>, uri: Uri) -> ApiResult<Response>
 }
 
 /// A blocking reader over a request body.
-fn body_reader(body: Body) -> SyncIoBridge<StreamReader<impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>>, bytes::Bytes>> {
+fn body_reader(
+    body: Body,
+) -> SyncIoBridge<StreamReader<impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>>, bytes::Bytes>> {
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     SyncIoBridge::new(StreamReader::new(stream))
 }
@@ -437,7 +437,10 @@ pub async fn create(AxState(st): AxState<State>, uri: Uri, body: Body) -> ApiRes
     if let Some(src) = q.get("fromSrc") {
         let src = src.to_string();
         if src != "-" {
-            return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "importing from a URL is not supported; send the archive in the request body (fromSrc=-)"));
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "importing from a URL is not supported; send the archive in the request body (fromSrc=-)",
+            ));
         }
         let repo = q.str_or("repo", "").to_string();
         let tag = q.str_or("tag", "").to_string();
@@ -468,7 +471,10 @@ pub async fn create(AxState(st): AxState<State>, uri: Uri, body: Body) -> ApiRes
         return Ok(json_stream_response(vec![json!({"status": id})]));
     }
     if q.get("fromImage").is_some() {
-        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "pulling from a registry is not supported by this daemon yet"));
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "pulling from a registry is not supported by this daemon yet",
+        ));
     }
     Err(ApiError::bad_request("either fromSrc or fromImage is required"))
 }

@@ -5,8 +5,8 @@
 //! (newer versions are treated as the newest we speak, DESIGN.md §1).
 #![recursion_limit = "512"]
 
-pub mod error;
 mod containers;
+pub mod error;
 mod images;
 mod system;
 pub mod util;
@@ -106,10 +106,7 @@ pub fn router(engine: State) -> Router {
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))
         .route("/images/prune", post(images::prune))
-        .route(
-            "/images/{*rest}",
-            get(images::get_dispatch).post(images::post_dispatch).delete(images::delete),
-        )
+        .route("/images/{*rest}", get(images::get_dispatch).post(images::post_dispatch).delete(images::delete))
         .fallback(system::not_found)
         .with_state(engine)
 }
@@ -194,9 +191,8 @@ pub async fn serve(
                     Ok::<_, std::convert::Infallible>(decorate(resp))
                 }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades();
+            let conn =
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).with_upgrades();
             if let Err(e) = conn.await {
                 tracing::debug!("connection: {e}");
             }

@@ -59,7 +59,6 @@ fn nix_uname() -> Option<(String, String, String, String)> {
     Some((s(&u.sysname), s(&u.nodename), s(&u.release), s(&u.machine)))
 }
 
-
 fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
@@ -104,10 +103,7 @@ pub async fn version(AxState(st): AxState<State>) -> Response {
 fn os_pretty_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
-        })
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())))
         .unwrap_or_else(|| "Linux".into())
 }
 
@@ -123,8 +119,7 @@ fn mem_total() -> u64 {
         .ok()
         .and_then(|s| {
             s.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             })
         })
         .map(|kb| kb * 1024)
@@ -230,8 +225,22 @@ pub async fn info(AxState(st): AxState<State>) -> ApiResult<Response> {
     })))
 }
 
-const EVENT_FILTERS: &[&str] =
-    &["type", "event", "container", "image", "label", "network", "volume", "daemon", "scope", "plugin", "node", "service", "secret", "config"];
+const EVENT_FILTERS: &[&str] = &[
+    "type",
+    "event",
+    "container",
+    "image",
+    "label",
+    "network",
+    "volume",
+    "daemon",
+    "scope",
+    "plugin",
+    "node",
+    "service",
+    "secret",
+    "config",
+];
 
 fn event_matches(f: &Filters, e: &Event) -> bool {
     let any = |k: &str, pred: &dyn Fn(&str) -> bool| -> bool {
@@ -249,7 +258,8 @@ fn event_matches(f: &Filters, e: &Event) -> bool {
                 e.actor.attributes.get("image").map(String::as_str) == Some(i)
                     || (e.kind == "image" && (e.actor.id.contains(i) || name == i))
             }))
-        && (f.get("network").is_empty() || (e.kind == "network" && any("network", &|n| e.actor.id.starts_with(n) || n == name)))
+        && (f.get("network").is_empty()
+            || (e.kind == "network" && any("network", &|n| e.actor.id.starts_with(n) || n == name)))
         && (f.get("volume").is_empty() || (e.kind == "volume" && any("volume", &|v| v == e.actor.id)))
         && f.get("label").iter().all(|l| match l.split_once('=') {
             Some((k, v)) => e.actor.attributes.get(k).map(String::as_str) == Some(v),

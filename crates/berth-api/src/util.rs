@@ -178,10 +178,8 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 /// Parses Docker's `since`/`until` timestamps: unix seconds (with optional
 /// fraction), RFC 3339, or a Go duration relative to now ("10m", "1h30m").
 pub fn parse_timestamp(s: &str) -> ApiResult<f64> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     if let Ok(v) = s.parse::<f64>() {
         return Ok(v);
     }

@@ -40,7 +40,10 @@ pub fn resolve(flag: Option<&str>) -> Result<Target> {
     for var in ["BERTH_HOST", "DOCKER_HOST"] {
         if let Ok(h) = std::env::var(var) {
             if !h.is_empty() {
-                return Ok(Target { socket: parse_host(&h).with_context(|| format!("from ${var}"))?, auto_start: false });
+                return Ok(Target {
+                    socket: parse_host(&h).with_context(|| format!("from ${var}"))?,
+                    auto_start: false,
+                });
             }
         }
     }

@@ -21,12 +21,7 @@ pub fn is_terminal(fd: i32) -> bool {
 /// The terminal's `(height, width)`, or `(0, 0)` when `fd` is not a terminal
 /// (docker's `GetTtySize`).
 pub fn size(fd: i32) -> (u16, u16) {
-    let mut ws: libc::winsize = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let mut ws: libc::winsize = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCGWINSZ writes one winsize into the pointed-to struct.
     let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) };
     if r != 0 {
@@ -130,15 +125,9 @@ mod tests {
     fn detach_key_sequences() {
         assert_eq!(detach_keys("ctrl-p,ctrl-q").unwrap(), vec![16, 17]);
         assert_eq!(detach_keys("ctrl-a").unwrap(), vec![1]);
-        assert_eq!(
-            detach_keys("a,b,ctrl-@,ctrl-_,DEL").unwrap(),
-            vec![b'a', b'b', 0, 31, 127]
-        );
+        assert_eq!(detach_keys("a,b,ctrl-@,ctrl-_,DEL").unwrap(), vec![b'a', b'b', 0, 31, 127]);
         assert_eq!(detach_keys("ctrl-\\").unwrap(), vec![28]);
-        assert_eq!(
-            detach_keys("ctrl-P").unwrap_err(),
-            "Unknown character: 'ctrl-P'"
-        );
+        assert_eq!(detach_keys("ctrl-P").unwrap_err(), "Unknown character: 'ctrl-P'");
         assert_eq!(detach_keys("ab").unwrap_err(), "Unknown character: 'ab'");
         assert_eq!(detach_keys("").unwrap_err(), "Unknown character: ''");
     }

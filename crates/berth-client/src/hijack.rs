@@ -41,11 +41,7 @@ pub struct HijackReader {
 }
 
 impl AsyncRead for HijackReader {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         if self.pos < self.pending.len() {
             let n = buf.remaining().min(self.pending.len() - self.pos);
             let start = self.pos;
@@ -68,16 +64,12 @@ struct Head {
 
 impl Head {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 fn parse_head(bytes: &[u8]) -> Result<Head> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| Error::Decode("response head is not UTF-8".into()))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::Decode("response head is not UTF-8".into()))?;
     let mut lines = text.split("\r\n");
     let status_line = lines.next().unwrap_or("");
     let status = status_line
@@ -103,8 +95,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(eol) = find(data, b"\r\n") {
         let size_text = String::from_utf8_lossy(&data[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .unwrap_or(0);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
         data = &data[eol + 2..];
         if size == 0 || data.len() < size {
             out.extend_from_slice(&data[..size.min(data.len())]);
@@ -150,9 +141,7 @@ impl Client {
             let mut chunk = [0u8; 4096];
             let n = rd.read(&mut chunk).await?;
             if n == 0 {
-                return Err(Error::Http(
-                    "the daemon closed the connection before answering".into(),
-                ));
+                return Err(Error::Http("the daemon closed the connection before answering".into()));
             }
             buf.extend_from_slice(&chunk[..n]);
         };
@@ -161,22 +150,14 @@ impl Client {
         if head.status == 101 {
             return Ok(Hijacked {
                 content_type: head.header("content-type").map(str::to_string),
-                reader: HijackReader {
-                    pending: rest,
-                    pos: 0,
-                    inner: rd,
-                },
+                reader: HijackReader { pending: rest, pos: 0, inner: rd },
                 writer: wr,
             });
         }
         // Not upgraded: read the error body the daemon sent with it.
         let mut body = rest;
-        let chunked = head
-            .header("transfer-encoding")
-            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        let length = head
-            .header("content-length")
-            .and_then(|v| v.parse::<usize>().ok());
+        let chunked = head.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let length = head.header("content-length").and_then(|v| v.parse::<usize>().ok());
         loop {
             let complete = match length {
                 Some(n) => body.len() >= n,
@@ -197,15 +178,9 @@ impl Client {
         }
         let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_client_error() || status.is_server_error() {
-            return Err(Error::Api {
-                status,
-                message: error_message(&body),
-            });
+            return Err(Error::Api { status, message: error_message(&body) });
         }
-        Err(Error::Http(format!(
-            "unable to upgrade to tcp, received {}",
-            head.status
-        )))
+        Err(Error::Http(format!("unable to upgrade to tcp, received {}", head.status)))
     }
 }
 
@@ -215,21 +190,16 @@ mod tests {
 
     #[test]
     fn head_parsing() {
-        let h = parse_head(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nUpgrade: tcp").unwrap();
+        let h = parse_head(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nUpgrade: tcp")
+            .unwrap();
         assert_eq!(h.status, 101);
-        assert_eq!(
-            h.header("content-type"),
-            Some("application/vnd.docker.raw-stream")
-        );
+        assert_eq!(h.header("content-type"), Some("application/vnd.docker.raw-stream"));
         assert!(parse_head(b"garbage").is_err());
     }
 
     #[test]
     fn chunked_bodies() {
-        assert_eq!(
-            dechunk(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
-            b"hello world"
-        );
+        assert_eq!(dechunk(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), b"hello world");
         assert_eq!(dechunk(b"5\r\nhel"), b"hel");
     }
 }

@@ -25,10 +25,7 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("Cannot connect to the berth daemon at unix://{socket}. Is the berth daemon running?")]
-    Connect {
-        socket: String,
-        source: std::io::Error,
-    },
+    Connect { socket: String, source: std::io::Error },
     #[error("{message}")]
     Api { status: StatusCode, message: String },
     #[error("error during connect: {0}")]
@@ -51,9 +48,7 @@ impl Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 pub fn empty() -> Body {
-    Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed()
+    Empty::<Bytes>::new().map_err(|never| match never {}).boxed()
 }
 
 pub fn full(b: impl Into<Bytes>) -> Body {
@@ -69,11 +64,8 @@ pub fn from_reader<R: tokio::io::AsyncRead + Send + Sync + 'static>(r: R) -> Bod
 
 /// Characters a path segment keeps as they are (RFC 3986 unreserved), so
 /// `my-app_1.web` stays readable in request lines.
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Percent-encodes one path segment (a container name or ID).
 pub fn enc_segment(s: &str) -> String {
@@ -104,18 +96,12 @@ impl Client {
                 let _ = version.set(v);
             }
         }
-        Self {
-            socket: socket.to_path_buf(),
-            version,
-        }
+        Self { socket: socket.to_path_buf(), version }
     }
 
     /// A client that speaks `version` without negotiating (tests, fixed peers).
     pub fn with_version(socket: &Path, version: &str) -> Self {
-        let c = Self {
-            socket: socket.to_path_buf(),
-            version: Arc::new(tokio::sync::OnceCell::new()),
-        };
+        let c = Self { socket: socket.to_path_buf(), version: Arc::new(tokio::sync::OnceCell::new()) };
         let _ = c.version.set(version.to_string());
         c
     }
@@ -136,11 +122,7 @@ impl Client {
         let Ok(resp) = self.send(Method::GET, "/_ping".into(), empty(), &[]).await else {
             return API_VERSION.to_string();
         };
-        let theirs = resp
-            .headers()
-            .get("api-version")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let theirs = resp.headers().get("api-version").and_then(|v| v.to_str().ok()).map(str::to_string);
         let _ = resp.into_body().collect().await;
         match theirs {
             Some(v) if version_less(&v, API_VERSION) => v,
@@ -173,12 +155,7 @@ impl Client {
             return Ok(resp);
         }
         let status = resp.status();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Error::Http(e.to_string()))?
-            .to_bytes();
+        let bytes = resp.into_body().collect().await.map_err(|e| Error::Http(e.to_string()))?.to_bytes();
         let message = error_message(&bytes);
         Err(Error::Api { status, message })
     }
@@ -209,27 +186,18 @@ impl Client {
         tokio::spawn(async move {
             let _ = conn.with_upgrades().await;
         });
-        let mut b = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("Host", "berth");
+        let mut b = Request::builder().method(method).uri(uri).header("Host", "berth");
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
         let req = b.body(body).map_err(|e| Error::Http(e.to_string()))?;
-        sender
-            .send_request(req)
-            .await
-            .map_err(|e| Error::Http(e.to_string()))
+        sender.send_request(req).await.map_err(|e| Error::Http(e.to_string()))
     }
 
     pub(crate) async fn connect(&self) -> Result<tokio::net::UnixStream> {
         tokio::net::UnixStream::connect(&self.socket)
             .await
-            .map_err(|source| Error::Connect {
-                socket: self.socket.display().to_string(),
-                source,
-            })
+            .map_err(|source| Error::Connect { socket: self.socket.display().to_string(), source })
     }
 
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -237,11 +205,7 @@ impl Client {
         read_json(r).await
     }
 
-    pub async fn post_json<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<T> {
+    pub async fn post_json<T: DeserializeOwned>(&self, path: &str, body: Option<&serde_json::Value>) -> Result<T> {
         let (b, h): (Body, &[(&str, &str)]) = match body {
             Some(v) => (full(v.to_string()), &[("Content-Type", "application/json")]),
             None => (empty(), &[]),
@@ -272,11 +236,7 @@ pub fn error_message(bytes: &[u8]) -> String {
 }
 
 pub async fn read_bytes(r: Response<Incoming>) -> Result<Bytes> {
-    Ok(r.into_body()
-        .collect()
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?
-        .to_bytes())
+    Ok(r.into_body().collect().await.map_err(|e| Error::Http(e.to_string()))?.to_bytes())
 }
 
 pub async fn read_json<T: DeserializeOwned>(r: Response<Incoming>) -> Result<T> {

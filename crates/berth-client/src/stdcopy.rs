@@ -60,12 +60,8 @@ impl Demuxer {
                 if self.stream > 3 {
                     return Err(invalid(DemuxError::BadHeader(self.stream)));
                 }
-                self.remaining = u32::from_be_bytes([
-                    self.header[4],
-                    self.header[5],
-                    self.header[6],
-                    self.header[7],
-                ]) as usize;
+                self.remaining =
+                    u32::from_be_bytes([self.header[4], self.header[5], self.header[6], self.header[7]]) as usize;
                 self.header_len = 0;
                 if self.remaining == 0 {
                     continue;
@@ -155,10 +151,7 @@ mod tests {
         }
         let singles: Vec<&[u8]> = all.chunks(1).collect();
         let (o, e, _) = run(&singles);
-        assert_eq!(
-            (o.as_slice(), e.as_slice()),
-            (&b"hello world"[..], &b"oops"[..])
-        );
+        assert_eq!((o.as_slice(), e.as_slice()), (&b"hello world"[..], &b"oops"[..]));
     }
 
     #[test]

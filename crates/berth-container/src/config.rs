@@ -10,24 +10,104 @@ use crate::{Error, Result};
 
 /// Canonical field names of `container.Config`, in Docker's order.
 pub const CONFIG_FIELDS: &[&str] = &[
-    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts",
-    "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes",
-    "WorkingDir", "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal",
-    "StopTimeout", "Shell",
+    "Hostname",
+    "Domainname",
+    "User",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "ExposedPorts",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Env",
+    "Cmd",
+    "Healthcheck",
+    "ArgsEscaped",
+    "Image",
+    "Volumes",
+    "WorkingDir",
+    "Entrypoint",
+    "NetworkDisabled",
+    "MacAddress",
+    "OnBuild",
+    "Labels",
+    "StopSignal",
+    "StopTimeout",
+    "Shell",
 ];
 
 /// Canonical field names of `HostConfig` berth reads or reports.
 pub const HOST_CONFIG_FIELDS: &[&str] = &[
-    "Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove",
-    "VolumeDriver", "VolumesFrom", "ConsoleSize", "Annotations", "CapAdd", "CapDrop", "CgroupnsMode", "Dns",
-    "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "IpcMode", "Cgroup", "Links", "OomScoreAdj", "PidMode",
-    "Privileged", "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt", "StorageOpt", "Tmpfs", "UTSMode", "UsernsMode",
-    "ShmSize", "Sysctls", "Runtime", "Isolation", "CpuShares", "Memory", "NanoCpus", "CgroupParent", "BlkioWeight",
-    "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
-    "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "Devices",
-    "DeviceCgroupRules", "DeviceRequests", "MemoryReservation", "MemorySwap", "MemorySwappiness", "OomKillDisable",
-    "PidsLimit", "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "Mounts", "MaskedPaths",
-    "ReadonlyPaths", "Init",
+    "Binds",
+    "ContainerIDFile",
+    "LogConfig",
+    "NetworkMode",
+    "PortBindings",
+    "RestartPolicy",
+    "AutoRemove",
+    "VolumeDriver",
+    "VolumesFrom",
+    "ConsoleSize",
+    "Annotations",
+    "CapAdd",
+    "CapDrop",
+    "CgroupnsMode",
+    "Dns",
+    "DnsOptions",
+    "DnsSearch",
+    "ExtraHosts",
+    "GroupAdd",
+    "IpcMode",
+    "Cgroup",
+    "Links",
+    "OomScoreAdj",
+    "PidMode",
+    "Privileged",
+    "PublishAllPorts",
+    "ReadonlyRootfs",
+    "SecurityOpt",
+    "StorageOpt",
+    "Tmpfs",
+    "UTSMode",
+    "UsernsMode",
+    "ShmSize",
+    "Sysctls",
+    "Runtime",
+    "Isolation",
+    "CpuShares",
+    "Memory",
+    "NanoCpus",
+    "CgroupParent",
+    "BlkioWeight",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpusetCpus",
+    "CpusetMems",
+    "Devices",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "MemoryReservation",
+    "MemorySwap",
+    "MemorySwappiness",
+    "OomKillDisable",
+    "PidsLimit",
+    "Ulimits",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+    "Mounts",
+    "MaskedPaths",
+    "ReadonlyPaths",
+    "Init",
 ];
 
 /// Re-keys `obj` with canonical names (case-insensitive match), keeping
@@ -79,7 +159,11 @@ pub fn normalize_config(raw: &Map<String, Value>) -> Result<Map<String, Value>> 
             "Env" | "OnBuild" => match &v {
                 Value::Null => Value::Null,
                 Value::Array(a) if a.iter().all(Value::is_string) => v,
-                _ => return Err(Error::InvalidArgument(format!("json: cannot unmarshal {f}: expected a list of strings"))),
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "json: cannot unmarshal {f}: expected a list of strings"
+                    )))
+                }
             },
             "ExposedPorts" | "Volumes" | "Labels" => match &v {
                 Value::Null | Value::Object(_) => v,
@@ -108,7 +192,8 @@ pub fn normalize_host_config(raw: Option<&Map<String, Value>>) -> Map<String, Va
             ("NetworkMode", Value::String(s)) if s.is_empty() || s == "default" => Value::String("bridge".into()),
             ("RestartPolicy", Value::Null) => serde_json::json!({"Name": "no", "MaximumRetryCount": 0}),
             ("RestartPolicy", Value::Object(m)) => {
-                let name = m.iter().find(|(k, _)| k.eq_ignore_ascii_case("Name")).and_then(|(_, v)| v.as_str()).unwrap_or("");
+                let name =
+                    m.iter().find(|(k, _)| k.eq_ignore_ascii_case("Name")).and_then(|(_, v)| v.as_str()).unwrap_or("");
                 let n = m
                     .iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case("MaximumRetryCount"))
@@ -118,8 +203,11 @@ pub fn normalize_host_config(raw: Option<&Map<String, Value>>) -> Map<String, Va
             }
             ("LogConfig", Value::Null) => serde_json::json!({"Type": "json-file", "Config": {}}),
             ("AutoRemove" | "Privileged" | "PublishAllPorts" | "ReadonlyRootfs", Value::Null) => Value::Bool(false),
-            ("ShmSize" | "Memory" | "NanoCpus" | "CpuShares" | "MemorySwap" | "PidsLimit" | "CpuPeriod" | "CpuQuota"
-            | "MemoryReservation" | "OomScoreAdj" | "BlkioWeight", Value::Null) => Value::from(0),
+            (
+                "ShmSize" | "Memory" | "NanoCpus" | "CpuShares" | "MemorySwap" | "PidsLimit" | "CpuPeriod" | "CpuQuota"
+                | "MemoryReservation" | "OomScoreAdj" | "BlkioWeight",
+                Value::Null,
+            ) => Value::from(0),
             ("CgroupnsMode", Value::Null) => Value::String("host".into()),
             ("IpcMode", Value::Null) => Value::String("private".into()),
             ("ConsoleSize", Value::Null) => serde_json::json!([0, 0]),
@@ -226,7 +314,9 @@ pub fn merge_image_config(user: &mut Map<String, Value>, image: &Map<String, Val
 }
 
 pub fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default()
 }
 
 /// `getEntrypointAndArgs`: the process path and its arguments.

@@ -13,7 +13,9 @@ mod store;
 
 use berth_error::ErrorKind;
 
-pub use manager::{parse_signal, AttachOptions, CreateResult, ExecConfig, ExecInfo, Manager, ManagerConfig, WaitCondition};
+pub use manager::{
+    parse_signal, AttachOptions, CreateResult, ExecConfig, ExecInfo, Manager, ManagerConfig, WaitCondition,
+};
 pub use model::{Container, State, Status};
 
 #[derive(Debug, thiserror::Error)]

@@ -211,7 +211,9 @@ pub fn now_rfc3339() -> String {
 /// Docker's name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 pub fn valid_name(n: &str) -> bool {
     let b = n.as_bytes();
-    b.len() >= 2 && b[0].is_ascii_alphanumeric() && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]

@@ -12,25 +12,79 @@ use crate::{Error, Result};
 
 /// Docker's default capability set (moby `oci/caps/defaults.go`).
 pub const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
     "CAP_AUDIT_WRITE",
 ];
 
 /// Every capability, for `--privileged`.
 const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
 
 const MASKED_PATHS: &[&str] = &[
-    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
     "/sys/devices/virtual/powercap",
 ];
 
@@ -79,7 +133,10 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser> {
     let passwd = read_db(rootfs, "etc/passwd");
     let group = read_db(rootfs, "etc/group");
     let u = if u.is_empty() { "0" } else { u };
-    let entry = passwd.iter().find(|e| e.first().map(String::as_str) == Some(u) || (u.parse::<u32>().is_ok() && e.get(2).map(String::as_str) == Some(u)));
+    let entry = passwd.iter().find(|e| {
+        e.first().map(String::as_str) == Some(u)
+            || (u.parse::<u32>().is_ok() && e.get(2).map(String::as_str) == Some(u))
+    });
     let (uid, mut gid, name, home) = match entry {
         Some(e) => (
             e.get(2).and_then(|x| x.parse().ok()).unwrap_or(0),
@@ -266,7 +323,9 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Value> {
         _ => "/".to_string(),
     };
     if !cwd.starts_with('/') {
-        return Err(Error::InvalidArgument(format!("the working directory '{cwd}' is invalid, it needs to be an absolute path")));
+        return Err(Error::InvalidArgument(format!(
+            "the working directory '{cwd}' is invalid, it needs to be an absolute path"
+        )));
     }
     let mut args = vec![i.path.to_string()];
     args.extend(i.args.iter().cloned());
@@ -295,7 +354,8 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Value> {
     if let Some(init) = i.init_path {
         mounts.push(json!({"destination": "/sbin/docker-init", "type": "bind", "source": init, "options": ["rbind", "ro", "rprivate"]}));
     }
-    let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
+    let mut namespaces =
+        vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
     match &i.netns {
         None => namespaces.push(json!({"type": "network"})),
         Some(None) => {}
@@ -360,7 +420,8 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Value> {
             sysctl.insert(k.clone(), v.clone());
         }
     }
-    let cgroup_parent = hc.get("CgroupParent").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or(i.cgroup_parent);
+    let cgroup_parent =
+        hc.get("CgroupParent").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or(i.cgroup_parent);
     let spec = json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -372,7 +433,7 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Value> {
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": rlimits(hc)?,
-            "noNewPrivileges": strings(hc.get("SecurityOpt")).iter().any(|s| s == "no-new-privileges" || s == "no-new-privileges:true"),
+
             "oomScoreAdj": hc.get("OomScoreAdj").and_then(Value::as_i64).unwrap_or(0),
         },
         "root": {"path": i.rootfs, "readonly": readonly},
@@ -387,13 +448,21 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Value> {
             "readonlyPaths": if privileged { json!([]) } else { json!(READONLY_PATHS) },
         }
     });
+    let mut spec = spec;
+    // Only when set: an explicit `false` next to a seccomp profile makes
+    // libcontainer fail to load the filter.
+    if strings(hc.get("SecurityOpt")).iter().any(|s| s == "no-new-privileges" || s == "no-new-privileges:true") {
+        spec["process"]["noNewPrivileges"] = Value::Bool(true);
+    }
     Ok(strip_nulls(spec))
 }
 
 /// OCI runtimes reject `null` where they expect a list; drop such keys.
 fn strip_nulls(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect())
+        }
         Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
         other => other,
     }
@@ -407,7 +476,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("etc")).unwrap();
         std::fs::write(d.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n").unwrap();
-        std::fs::write(d.path().join("etc/group"), "root:x:0:\nnogroup:x:65534:\napp:x:1000:\naudio:x:29:app\n").unwrap();
+        std::fs::write(d.path().join("etc/group"), "root:x:0:\nnogroup:x:65534:\napp:x:1000:\naudio:x:29:app\n")
+            .unwrap();
         d
     }
 
@@ -416,7 +486,10 @@ mod tests {
         let r = rootfs();
         assert_eq!(resolve_user(r.path(), "").unwrap().uid, 0);
         let app = resolve_user(r.path(), "app").unwrap();
-        assert_eq!((app.uid, app.gid, app.additional_gids.clone(), app.home.as_str()), (1000, 1000, vec![29], "/home/app"));
+        assert_eq!(
+            (app.uid, app.gid, app.additional_gids.clone(), app.home.as_str()),
+            (1000, 1000, vec![29], "/home/app")
+        );
         let n = resolve_user(r.path(), "nobody:app").unwrap();
         assert_eq!((n.uid, n.gid), (65534, 1000));
         assert_eq!(resolve_user(r.path(), "4242:4243").unwrap().gid, 4243);

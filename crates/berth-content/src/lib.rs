@@ -46,9 +46,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 /// Checks that `digest` is `sha256:` followed by 64 lowercase hex digits and
 /// returns the hex part. Only sha256 is accepted, as Docker does for image IDs.
 pub fn digest_hex(digest: &str) -> Result<&str> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .ok_or_else(|| Error::InvalidDigest(digest.to_string()))?;
+    let hex = digest.strip_prefix("sha256:").ok_or_else(|| Error::InvalidDigest(digest.to_string()))?;
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(Error::InvalidDigest(digest.to_string()));
     }
@@ -122,10 +120,7 @@ impl ContentStore {
     /// Starts writing a new blob.
     pub fn writer(&self) -> Result<Writer> {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        let path = self
-            .root
-            .join("ingest")
-            .join(format!("{}-{}", std::process::id(), n));
+        let path = self.root.join("ingest").join(format!("{}-{}", std::process::id(), n));
         let file = File::create(&path).map_err(io_err(&path))?;
         Ok(Writer {
             file: Some(io::BufWriter::with_capacity(256 * 1024, file)),
@@ -201,10 +196,7 @@ impl Writer {
             }
         }
         let Some(buf) = self.file.take() else {
-            return Err(Error::Io {
-                path: self.path.clone(),
-                source: io::Error::other("writer already committed"),
-            });
+            return Err(Error::Io { path: self.path.clone(), source: io::Error::other("writer already committed") });
         };
         let file = buf.into_inner().map_err(|e| io_err(&self.path)(e.into_error()))?;
         file.sync_all().map_err(io_err(&self.path))?;
@@ -222,10 +214,7 @@ impl Writer {
 
 impl Write for Writer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let f = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("writer already committed"))?;
+        let f = self.file.as_mut().ok_or_else(|| io::Error::other("writer already committed"))?;
         let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;

@@ -58,18 +58,11 @@ pub fn sibling_binary(name: &str) -> String {
 
 pub fn which(name: &str) -> Option<String> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d: PathBuf| d.join(name))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
+    std::env::split_paths(&path).map(|d: PathBuf| d.join(name)).find(|p| p.is_file()).map(|p| p.display().to_string())
 }
 
 fn group_line(name: &str) -> Option<String> {
-    std::fs::read_to_string("/etc/group")
-        .ok()?
-        .lines()
-        .find(|l| l.split(':').next() == Some(name))
-        .map(String::from)
+    std::fs::read_to_string("/etc/group").ok()?.lines().find(|l| l.split(':').next() == Some(name)).map(String::from)
 }
 
 pub fn group_exists(name: &str) -> bool {

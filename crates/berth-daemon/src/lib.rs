@@ -3,10 +3,10 @@
 
 mod host;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -187,10 +187,7 @@ fn bind_socket(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListe
     }
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(Error::Config(format!(
-                "another daemon is already listening on {}",
-                path.display()
-            )));
+            return Err(Error::Config(format!("another daemon is already listening on {}", path.display())));
         }
         fs::remove_file(path).map_err(io(format!("removing stale socket {}", path.display())))?;
     }

@@ -36,12 +36,7 @@ impl DirectiveParser {
     }
 
     fn with_comment(comment: &'static str, line: usize) -> Self {
-        DirectiveParser {
-            line,
-            comment,
-            seen: Vec::new(),
-            done: false,
-        }
+        DirectiveParser { line, comment, seen: Vec::new(), done: false }
     }
 
     /// Looks at one line; an error is a repeated directive.
@@ -68,11 +63,7 @@ impl DirectiveParser {
             return Err(format!("only one {key} parser directive can be used"));
         }
         self.seen.push(key.clone());
-        Ok(Some(Directive {
-            name: key,
-            value: value.to_string(),
-            line: self.line,
-        }))
+        Ok(Some(Directive { name: key, value: value.to_string(), line: self.line }))
     }
 
     fn parse_all(&mut self, text: &str) -> Vec<Directive> {
@@ -103,11 +94,7 @@ fn match_directive(s: &str) -> Option<(&str, &str)> {
         Some((_, c)) if c.is_ascii_alphabetic() => {}
         _ => return None,
     }
-    let key_end = s
-        .char_indices()
-        .skip(1)
-        .find(|&(_, c)| !c.is_ascii_alphanumeric())
-        .map_or(s.len(), |(i, _)| i);
+    let key_end = s.char_indices().skip(1).find(|&(_, c)| !c.is_ascii_alphanumeric()).map_or(s.len(), |(i, _)| i);
     let key = &s[..key_end];
     let rest = s[key_end..].trim_start_matches(is_re_space);
     let rest = rest.strip_prefix('=')?;
@@ -156,15 +143,13 @@ fn find_directive(key: &str, text: &str, any_format: bool) -> Option<DetectedDir
         _ => (text, 0),
     };
     let found = |comment: &'static str| {
-        DirectiveParser::with_comment(comment, line)
-            .parse_all(text)
-            .into_iter()
-            .find(|d| d.name == key)
-            .map(|d| DetectedDirective {
+        DirectiveParser::with_comment(comment, line).parse_all(text).into_iter().find(|d| d.name == key).map(|d| {
+            DetectedDirective {
                 value: d.value.split(' ').next().unwrap_or_default().to_string(),
                 cmdline: d.value,
                 line: d.line,
-            })
+            }
+        })
     };
     if let Some(d) = found("#") {
         return Some(d);
@@ -177,11 +162,7 @@ fn find_directive(key: &str, text: &str, any_format: bool) -> Option<DetectedDir
     }
     if let Ok(json::Value::Object(members)) = json::parse(text) {
         if let Some((_, json::Value::String(v))) = members.iter().rev().find(|(k, _)| k == key) {
-            return Some(DetectedDirective {
-                value: v.clone(),
-                cmdline: v.clone(),
-                line,
-            });
+            return Some(DetectedDirective { value: v.clone(), cmdline: v.clone(), line });
         }
     }
     None
@@ -194,14 +175,8 @@ mod tests {
     #[test]
     fn matches_directive_lines() {
         assert_eq!(match_directive("escape=`"), Some(("escape", "`")));
-        assert_eq!(
-            match_directive("syntax = a/b:1  "),
-            Some(("syntax", "a/b:1"))
-        );
-        assert_eq!(
-            match_directive("check=skip=all;error=true"),
-            Some(("check", "skip=all;error=true"))
-        );
+        assert_eq!(match_directive("syntax = a/b:1  "), Some(("syntax", "a/b:1")));
+        assert_eq!(match_directive("check=skip=all;error=true"), Some(("check", "skip=all;error=true")));
         assert_eq!(match_directive("escape=  "), Some(("escape", " ")));
         assert_eq!(match_directive("escape="), None);
         assert_eq!(match_directive("Comment here. x=y"), None);
@@ -212,10 +187,7 @@ mod tests {
     fn parser_rejects_repeats_and_stops() {
         let mut p = DirectiveParser::new();
         assert!(matches!(p.parse_line("# escape=`"), Ok(Some(_))));
-        assert_eq!(
-            p.parse_line("# ESCAPE=\\"),
-            Err("only one escape parser directive can be used".to_string())
-        );
+        assert_eq!(p.parse_line("# ESCAPE=\\"), Err("only one escape parser directive can be used".to_string()));
         let mut p = DirectiveParser::new();
         assert_eq!(p.parse_line("# unknown=1"), Ok(None));
         assert_eq!(p.parse_line("# syntax=x"), Ok(None));
@@ -223,8 +195,7 @@ mod tests {
 
     #[test]
     fn detects_syntax_in_all_forms() {
-        let d =
-            detect_syntax("#!/usr/bin/env buildctl\n# syntax = docker/dockerfile:1 --x\nFROM a");
+        let d = detect_syntax("#!/usr/bin/env buildctl\n# syntax = docker/dockerfile:1 --x\nFROM a");
         assert_eq!(
             d,
             Some(DetectedDirective {
@@ -233,14 +204,8 @@ mod tests {
                 line: 2
             })
         );
-        assert_eq!(
-            detect_syntax("// syntax=foo\n").map(|d| d.value),
-            Some("foo".to_string())
-        );
-        assert_eq!(
-            detect_syntax("{\"syntax\": \"bar\"}").map(|d| d.value),
-            Some("bar".to_string())
-        );
+        assert_eq!(detect_syntax("// syntax=foo\n").map(|d| d.value), Some("foo".to_string()));
+        assert_eq!(detect_syntax("{\"syntax\": \"bar\"}").map(|d| d.value), Some("bar".to_string()));
         assert_eq!(detect_syntax("FROM a\n# syntax=x"), None);
         assert_eq!(
             parse_directive("check", "# check=skip=all\nFROM a").map(|d| d.cmdline),

@@ -69,9 +69,9 @@ impl Error {
     /// The message without the `dockerfile parse error on line N:` prefix.
     pub fn message(&self) -> String {
         match self {
-            Error::Parse { message, .. }
-            | Error::Instruction { message, .. }
-            | Error::Expand { message, .. } => message.clone(),
+            Error::Parse { message, .. } | Error::Instruction { message, .. } | Error::Expand { message, .. } => {
+                message.clone()
+            }
             Error::Lex { .. } => self.to_string(),
         }
     }
@@ -86,24 +86,15 @@ impl Error {
     }
 
     pub(crate) fn parse(line: usize, message: impl Into<String>) -> Self {
-        Error::Parse {
-            line,
-            message: message.into(),
-        }
+        Error::Parse { line, message: message.into() }
     }
 
     pub(crate) fn instruction(line: usize, message: impl Into<String>) -> Self {
-        Error::Instruction {
-            line,
-            message: message.into(),
-        }
+        Error::Instruction { line, message: message.into() }
     }
 
     pub(crate) fn expand(line: usize, message: impl Into<String>) -> Self {
-        Error::Expand {
-            line,
-            message: message.into(),
-        }
+        Error::Expand { line, message: message.into() }
     }
 }
 

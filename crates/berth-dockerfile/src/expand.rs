@@ -47,9 +47,7 @@ struct Expander<'a> {
 
 impl Expander<'_> {
     fn word(&self, w: &str) -> Result<String> {
-        self.lex
-            .process_word(w, self.env)
-            .map_err(|e| Error::expand(self.line, e.to_string()))
+        self.lex.process_word(w, self.env).map_err(|e| Error::expand(self.line, e.to_string()))
     }
 
     fn opt(&self, w: &Option<String>) -> Result<Option<String>> {
@@ -69,10 +67,8 @@ impl Expander<'_> {
                 if !c.expand {
                     return Ok(c.clone());
                 }
-                let data = self
-                    .raw
-                    .process_word(&c.data, self.env)
-                    .map_err(|e| Error::expand(self.line, e.to_string()))?;
+                let data =
+                    self.raw.process_word(&c.data, self.env).map_err(|e| Error::expand(self.line, e.to_string()))?;
                 Ok(SourceContent { data, ..c.clone() })
             })
             .collect()
@@ -85,12 +81,7 @@ impl Expander<'_> {
 pub fn expand(cmd: &Command, escape: char, env: &dyn EnvGetter) -> Result<Command> {
     let mut raw = Lexer::new('\\');
     raw.skip_process_quotes = true;
-    let x = Expander {
-        lex: Lexer::new(escape),
-        raw,
-        env,
-        line: cmd.line,
-    };
+    let x = Expander { lex: Lexer::new(escape), raw, env, line: cmd.line };
     let instruction = match &cmd.instruction {
         Instruction::Env(kvs) | Instruction::Label(kvs) => {
             let mut out = kvs.clone();
@@ -118,10 +109,7 @@ pub fn expand(cmd: &Command, escape: char, env: &dyn EnvGetter) -> Result<Comman
             if let Some(from) = &copy.from {
                 // BuildKit `toCommand`: --from is resolved before any
                 // variable is known.
-                let same = x
-                    .lex
-                    .process_word(from, &EmptyEnv)
-                    .map_err(|e| Error::expand(cmd.line, e.to_string()))?;
+                let same = x.lex.process_word(from, &EmptyEnv).map_err(|e| Error::expand(cmd.line, e.to_string()))?;
                 if same != *from {
                     return Err(Error::expand(
                         cmd.line,
@@ -144,10 +132,7 @@ pub fn expand(cmd: &Command, escape: char, env: &dyn EnvGetter) -> Result<Comman
         Instruction::Expose(ports) => {
             let mut out = Vec::new();
             for p in ports {
-                let words = x
-                    .lex
-                    .process_words(p, env)
-                    .map_err(|e| Error::expand(cmd.line, e.to_string()))?;
+                let words = x.lex.process_words(p, env).map_err(|e| Error::expand(cmd.line, e.to_string()))?;
                 out.extend(words);
             }
             Instruction::Expose(out)
@@ -174,10 +159,7 @@ pub fn expand(cmd: &Command, escape: char, env: &dyn EnvGetter) -> Result<Comman
         }
         other => other.clone(),
     };
-    Ok(Command {
-        instruction,
-        ..cmd.clone()
-    })
+    Ok(Command { instruction, ..cmd.clone() })
 }
 
 /// Expands a stage's base name and platform with the meta arguments
@@ -185,29 +167,18 @@ pub fn expand(cmd: &Command, escape: char, env: &dyn EnvGetter) -> Result<Comman
 /// result.
 pub fn expand_from(stage: &Stage, escape: char, meta_env: &dyn EnvGetter) -> Result<ExpandedFrom> {
     let lex = Lexer::new(escape);
-    let base = lex
-        .process_word(&stage.base, meta_env)
-        .map_err(|e| Error::expand(stage.line, e.to_string()))?;
+    let base = lex.process_word(&stage.base, meta_env).map_err(|e| Error::expand(stage.line, e.to_string()))?;
     if base.is_empty() {
-        return Err(Error::expand(
-            stage.line,
-            format!("base name ({}) should not be blank", stage.base),
-        ));
+        return Err(Error::expand(stage.line, format!("base name ({}) should not be blank", stage.base)));
     }
     let platform = match &stage.platform {
         None => None,
         Some(p) => {
-            let v = lex.process_word(p, meta_env).map_err(|e| {
-                Error::expand(
-                    stage.line,
-                    format!("failed to process arguments for platform {p}: {e}"),
-                )
-            })?;
+            let v = lex
+                .process_word(p, meta_env)
+                .map_err(|e| Error::expand(stage.line, format!("failed to process arguments for platform {p}: {e}")))?;
             if v.is_empty() {
-                return Err(Error::expand(
-                    stage.line,
-                    format!("empty platform value from expression {p}"),
-                ));
+                return Err(Error::expand(stage.line, format!("empty platform value from expression {p}")));
             }
             Some(v)
         }
@@ -228,10 +199,9 @@ impl Dockerfile {
             for arg in &meta.args {
                 let value = match (build_args.get_env(&arg.key), &arg.value) {
                     (Some(v), _) => Some(v.to_string()),
-                    (None, Some(default)) => Some(
-                        lex.process_word(default, &env)
-                            .map_err(|e| Error::expand(meta.line, e.to_string()))?,
-                    ),
+                    (None, Some(default)) => {
+                        Some(lex.process_word(default, &env).map_err(|e| Error::expand(meta.line, e.to_string()))?)
+                    }
                     (None, None) => None,
                 };
                 if let Some(v) = value {

@@ -29,17 +29,9 @@ pub(crate) fn parse_uint(s: &str, radix: u32, bits: u32) -> Option<u64> {
 pub(crate) fn parse_int32(s: &str) -> Result<i32, String> {
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "strconv.ParseInt: parsing {}: invalid syntax",
-            go_quote(s)
-        ));
+        return Err(format!("strconv.ParseInt: parsing {}: invalid syntax", go_quote(s)));
     }
-    s.parse::<i32>().map_err(|_| {
-        format!(
-            "strconv.ParseInt: parsing {}: value out of range",
-            go_quote(s)
-        )
-    })
+    s.parse::<i32>().map_err(|_| format!("strconv.ParseInt: parsing {}: value out of range", go_quote(s)))
 }
 
 /// `time.ParseDuration`, in nanoseconds (`[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`,
@@ -74,10 +66,7 @@ pub(crate) fn parse_duration(orig: &str) -> Result<i128, String> {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(invalid());
         }
-        let unit_len = s
-            .char_indices()
-            .find(|&(_, c)| c == '.' || c.is_ascii_digit())
-            .map_or(s.len(), |(i, _)| i);
+        let unit_len = s.char_indices().find(|&(_, c)| c == '.' || c.is_ascii_digit()).map_or(s.len(), |(i, _)| i);
         if unit_len == 0 {
             return Err(format!("time: missing unit in duration {}", go_quote(orig)));
         }
@@ -90,19 +79,9 @@ pub(crate) fn parse_duration(orig: &str) -> Result<i128, String> {
             "s" => 1_000_000_000,
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    go_quote(unit),
-                    go_quote(orig)
-                ))
-            }
+            _ => return Err(format!("time: unknown unit {} in duration {}", go_quote(unit), go_quote(orig))),
         };
-        let int: i128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| invalid())?
-        };
+        let int: i128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| invalid())? };
         let mut value = int.checked_mul(scale).ok_or_else(invalid)?;
         if !frac_part.is_empty() {
             let digits = &frac_part[..frac_part.len().min(18)];
@@ -130,18 +109,9 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(0));
         assert_eq!(parse_duration("-1.5ms"), Ok(-1_500_000));
         assert_eq!(parse_duration(".5us"), Ok(500));
-        assert_eq!(
-            parse_duration("5"),
-            Err("time: missing unit in duration \"5\"".to_string())
-        );
-        assert_eq!(
-            parse_duration("5x"),
-            Err("time: unknown unit \"x\" in duration \"5x\"".to_string())
-        );
-        assert_eq!(
-            parse_duration(""),
-            Err("time: invalid duration \"\"".to_string())
-        );
+        assert_eq!(parse_duration("5"), Err("time: missing unit in duration \"5\"".to_string()));
+        assert_eq!(parse_duration("5x"), Err("time: unknown unit \"x\" in duration \"5x\"".to_string()));
+        assert_eq!(parse_duration(""), Err("time: invalid duration \"\"".to_string()));
         assert!(parse_duration("3000000h").is_err());
     }
 
@@ -149,10 +119,7 @@ mod tests {
     fn numbers_like_go() {
         assert_eq!(parse_int32("3"), Ok(3));
         assert_eq!(parse_int32("-3"), Ok(-3));
-        assert_eq!(
-            parse_int32("x"),
-            Err("strconv.ParseInt: parsing \"x\": invalid syntax".to_string())
-        );
+        assert_eq!(parse_int32("x"), Err("strconv.ParseInt: parsing \"x\": invalid syntax".to_string()));
         assert!(parse_int32("99999999999").is_err());
         assert_eq!(parse_uint("755", 8, 32), Some(0o755));
         assert_eq!(parse_uint("8", 8, 32), None);

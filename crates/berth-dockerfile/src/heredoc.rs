@@ -62,11 +62,7 @@ pub fn parse_heredoc(src: &str) -> Result<Option<Heredoc>> {
         return Ok(None);
     }
     // Go ignores the ParseUint error: an overflow yields the maximum value.
-    let file_descriptor = if digits.is_empty() {
-        0
-    } else {
-        digits.parse::<u64>().unwrap_or(u64::MAX)
-    };
+    let file_descriptor = if digits.is_empty() { 0 } else { digits.parse::<u64>().unwrap_or(u64::MAX) };
 
     let mut lex = Lexer::new('\\');
     lex.skip_unset_env = true;
@@ -88,13 +84,7 @@ pub fn parse_heredoc(src: &str) -> Result<Option<Heredoc>> {
     let word = words.into_iter().next().unwrap_or_default();
     let raw = words_raw.into_iter().next().unwrap_or_default();
     let expand = count(&word) == count(&raw);
-    Ok(Some(Heredoc {
-        name: word,
-        file_descriptor,
-        expand,
-        chomp,
-        content: String::new(),
-    }))
+    Ok(Some(Heredoc { name: word, file_descriptor, expand, chomp, content: String::new() }))
 }
 
 /// The heredocs opened on an instruction line, in order (BuildKit
@@ -130,17 +120,9 @@ mod tests {
 
     #[test]
     fn parse_heredoc_cases_from_buildkit() {
-        for src in [
-            "<<EOF",
-            "<<'EOF'",
-            "<<\"EOF\"",
-            "<<-EOF",
-            "<<-'EOF'",
-            "<<-\"EOF\"",
-            "<<EO\"F\"",
-            "<< EOF",
-            "<<- EOF",
-        ] {
+        for src in
+            ["<<EOF", "<<'EOF'", "<<\"EOF\"", "<<-EOF", "<<-'EOF'", "<<-\"EOF\"", "<<EO\"F\"", "<< EOF", "<<- EOF"]
+        {
             let h = parse_heredoc(src).ok().flatten();
             assert_eq!(h.map(|h| h.name), Some("EOF".to_string()), "{src}");
         }
@@ -180,10 +162,7 @@ mod tests {
 
     #[test]
     fn chomps_tabs() {
-        assert_eq!(
-            chomp_heredoc_content("\thello\n\t\tworld\n"),
-            "hello\nworld\n"
-        );
+        assert_eq!(chomp_heredoc_content("\thello\n\t\tworld\n"), "hello\nworld\n");
         assert_eq!(chomp_heredoc_content(" \tkeep\n"), " \tkeep\n");
     }
 }

@@ -30,12 +30,7 @@ pub(crate) enum JsonError {
 /// Decodes a whole JSON text; trailing whitespace is allowed, anything else
 /// after the value is a syntax error (as `json.Unmarshal`).
 pub(crate) fn parse(text: &str) -> Result<Value, JsonError> {
-    let mut p = Reader {
-        s: text.as_bytes(),
-        text,
-        pos: 0,
-        range_error: false,
-    };
+    let mut p = Reader { s: text.as_bytes(), text, pos: 0, range_error: false };
     p.skip_ws();
     let v = p.value(0)?;
     p.skip_ws();
@@ -236,10 +231,7 @@ impl Reader<'_> {
                                     None
                                 };
                                 match low {
-                                    Some(lo)
-                                        if (0xD800..0xDC00).contains(&r)
-                                            && (0xDC00..0xE000).contains(&lo) =>
-                                    {
+                                    Some(lo) if (0xD800..0xDC00).contains(&r) && (0xDC00..0xE000).contains(&lo) => {
                                         self.pos += 6;
                                         let cp = 0x10000 + ((r - 0xD800) << 10) + (lo - 0xDC00);
                                         out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
@@ -271,26 +263,16 @@ mod tests {
     fn decodes_arrays_like_go() {
         assert_eq!(
             parse(r#" [ "a", "b\u00e9\/" ] "#),
-            Ok(Value::Array(vec![
-                Value::String("a".into()),
-                Value::String("bé/".into())
-            ]))
+            Ok(Value::Array(vec![Value::String("a".into()), Value::String("bé/".into())]))
         );
         assert_eq!(parse("[1e999]"), Err(JsonError::Range));
         assert_eq!(parse("[1, ]"), Err(JsonError::Syntax));
         assert_eq!(parse("[\"a\"] x"), Err(JsonError::Syntax));
         assert_eq!(parse("['a']"), Err(JsonError::Syntax));
+        assert_eq!(parse(r#"["\ud800x"]"#), Ok(Value::Array(vec![Value::String("\u{FFFD}x".into())])));
+        assert_eq!(parse(r#"["\ud83d\ude00"]"#), Ok(Value::Array(vec![Value::String("😀".into())])));
         assert_eq!(
-            parse(r#"["\ud800x"]"#),
-            Ok(Value::Array(vec![Value::String("\u{FFFD}x".into())]))
-        );
-        assert_eq!(
-            parse(r#"["\ud83d\ude00"]"#),
-            Ok(Value::Array(vec![Value::String("😀".into())]))
-        );
-        assert_eq!(
-            parse(r#"{"syntax": "x", "n": [null, true, -0.5e3]}"#)
-                .map(|v| matches!(v, Value::Object(_))),
+            parse(r#"{"syntax": "x", "n": [null, true, -0.5e3]}"#).map(|v| matches!(v, Value::Object(_))),
             Ok(true)
         );
     }

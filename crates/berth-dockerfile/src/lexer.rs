@@ -42,10 +42,7 @@ impl EnvGetter for BTreeMap<String, String> {
 /// environment.
 impl EnvGetter for [(String, String)] {
     fn get_env(&self, key: &str) -> Option<&str> {
-        self.iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -153,13 +150,7 @@ impl Default for Lexer {
 impl Lexer {
     /// A lexer using `escape` (`\` or `` ` ``) as escape character.
     pub fn new(escape: char) -> Self {
-        Lexer {
-            escape,
-            raw_quotes: false,
-            raw_escapes: false,
-            skip_process_quotes: false,
-            skip_unset_env: false,
-        }
+        Lexer { escape, raw_quotes: false, raw_escapes: false, skip_process_quotes: false, skip_unset_env: false }
     }
 
     /// The escape character.
@@ -182,11 +173,7 @@ impl Lexer {
 
     /// Expands `word`, also reporting which variables were (not) found
     /// (BuildKit `ProcessWordWithMatches`).
-    pub fn process_word_with_matches(
-        &self,
-        word: &str,
-        env: &dyn EnvGetter,
-    ) -> Result<ProcessedWord> {
+    pub fn process_word_with_matches(&self, word: &str, env: &dyn EnvGetter) -> Result<ProcessedWord> {
         self.process(word, env)
     }
 
@@ -202,16 +189,8 @@ impl Lexer {
             unmatched: BTreeSet::new(),
         };
         match sw.process_stop_on(None, self.raw_escapes) {
-            Ok((result, words)) => Ok(ProcessedWord {
-                result,
-                words,
-                matched: sw.matched,
-                unmatched: sw.unmatched,
-            }),
-            Err(message) => Err(Error::Lex {
-                word: word.to_string(),
-                message,
-            }),
+            Ok((result, words)) => Ok(ProcessedWord { result, words, matched: sw.matched, unmatched: sw.unmatched }),
+            Err(message) => Err(Error::Lex { word: word.to_string(), message }),
         }
     }
 }
@@ -324,10 +303,7 @@ impl ShellWord<'_> {
         r
     }
 
-    fn stop_on(
-        &mut self,
-        stop: Option<char>,
-    ) -> std::result::Result<(String, Vec<String>), String> {
+    fn stop_on(&mut self, stop: Option<char>) -> std::result::Result<(String, Vec<String>), String> {
         let mut result = String::new();
         self.words_buffer.clear();
         let mut words = Words::default();
@@ -383,9 +359,7 @@ impl ShellWord<'_> {
             }
         }
         if let Some(stop) = stop {
-            return Err(format!(
-                "unexpected end of statement while looking for matching {stop}"
-            ));
+            return Err(format!("unexpected end of statement while looking for matching {stop}"));
         }
         let w = words.get_words(&mut self.words_buffer);
         Ok((result, w))
@@ -400,12 +374,7 @@ impl ShellWord<'_> {
         }
         loop {
             match self.next() {
-                None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching single-quote"
-                            .to_string(),
-                    )
-                }
+                None => return Err("unexpected end of statement while looking for matching single-quote".to_string()),
                 Some('\'') => {
                     if self.lex.raw_quotes {
                         result.push('\'');
@@ -427,12 +396,7 @@ impl ShellWord<'_> {
         }
         loop {
             match self.peek() {
-                None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching double-quote"
-                            .to_string(),
-                    )
-                }
+                None => return Err("unexpected end of statement while looking for matching double-quote".to_string()),
                 Some('"') => {
                     self.next();
                     if self.lex.raw_quotes {
@@ -546,19 +510,11 @@ impl ShellWord<'_> {
                     }
                     Some('?') => {
                         if !set {
-                            let message = if word.is_empty() {
-                                "is not allowed to be unset".to_string()
-                            } else {
-                                word
-                            };
+                            let message = if word.is_empty() { "is not allowed to be unset".to_string() } else { word };
                             return Err(format!("{name}: {message}"));
                         }
                         if null_is_unset && value.is_empty() {
-                            let message = if word.is_empty() {
-                                "is not allowed to be empty".to_string()
-                            } else {
-                                word
-                            };
+                            let message = if word.is_empty() { "is not allowed to be empty".to_string() } else { word };
                             return Err(format!("{name}: {message}"));
                         }
                         Ok(value)
@@ -697,29 +653,19 @@ mod tests {
     fn error_wording() {
         let lex = Lexer::new('\\');
         let e = lex.process_word("he${}", &EmptyEnv).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "failed to process \"he${}\": syntax error: bad substitution"
-        );
+        assert_eq!(e.to_string(), "failed to process \"he${}\": syntax error: bad substitution");
         let e = lex.process_word("${X:?}", &EmptyEnv).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "failed to process \"${X:?}\": X: is not allowed to be unset"
-        );
+        assert_eq!(e.to_string(), "failed to process \"${X:?}\": X: is not allowed to be unset");
         let e = lex.process_word("'abc", &EmptyEnv).unwrap_err();
         assert!(e.to_string().ends_with("matching single-quote"), "{e}");
         let e = lex.process_word("${X:=y}", &EmptyEnv).unwrap_err();
-        assert!(e
-            .to_string()
-            .ends_with("unsupported modifier (:=) in substitution"));
+        assert!(e.to_string().ends_with("unsupported modifier (:=) in substitution"));
     }
 
     #[test]
     fn matches_and_unmatched() {
         let lex = Lexer::new('\\');
-        let r = lex
-            .process_word_with_matches("$A ${B:-x} ${C}", &env(&["A=1", "C=3"]))
-            .unwrap_or_default();
+        let r = lex.process_word_with_matches("$A ${B:-x} ${C}", &env(&["A=1", "C=3"])).unwrap_or_default();
         assert_eq!(r.result, "1 x 3");
         assert_eq!(r.matched.into_iter().collect::<Vec<_>>(), ["A", "C"]);
         assert_eq!(r.unmatched.into_iter().collect::<Vec<_>>(), ["B"]);
@@ -751,36 +697,20 @@ mod tests {
         let mut lex = Lexer::new('\\');
         lex.skip_unset_env = true;
         let e = env(&["A=1"]);
-        assert_eq!(
-            lex.process_word("$A $B ${B} ${B:-x} ${B/a/b}", &e)
-                .as_deref(),
-            Ok("1 $B ${B} ${B:-x} ${B/a/b}")
-        );
+        assert_eq!(lex.process_word("$A $B ${B} ${B:-x} ${B/a/b}", &e).as_deref(), Ok("1 $B ${B} ${B:-x} ${B/a/b}"));
         lex.raw_quotes = true;
-        assert_eq!(
-            lex.process_words("'a b' \"c\"", &e),
-            Ok(vec!["'a b'".to_string(), "\"c\"".to_string()])
-        );
+        assert_eq!(lex.process_words("'a b' \"c\"", &e), Ok(vec!["'a b'".to_string(), "\"c\"".to_string()]));
         let mut raw = Lexer::new('`');
         raw.skip_process_quotes = true;
-        assert_eq!(
-            raw.process_word("'$A' \"`$A\"", &e).as_deref(),
-            Ok("'1' \"$A\"")
-        );
+        assert_eq!(raw.process_word("'$A' \"`$A\"", &e).as_deref(), Ok("'1' \"$A\""));
     }
 
     #[test]
     fn backtick_escape() {
         let lex = Lexer::new('`');
         let e = env(&["A=1"]);
-        assert_eq!(
-            lex.process_word("`$A \\ \"`\"\"", &e).as_deref(),
-            Ok("$A \\ \"")
-        );
-        assert_eq!(
-            lex.process_words("a` b c", &e),
-            Ok(vec!["a b".to_string(), "c".to_string()])
-        );
+        assert_eq!(lex.process_word("`$A \\ \"`\"\"", &e).as_deref(), Ok("$A \\ \""));
+        assert_eq!(lex.process_words("a` b c", &e), Ok(vec!["a b".to_string(), "c".to_string()]));
     }
 
     #[test]
@@ -788,25 +718,14 @@ mod tests {
         let lex = Lexer::new('\\');
         assert_eq!(
             lex.process_words("RUN <<  EOF  > foo", &EmptyEnv),
-            Ok(vec![
-                "RUN".to_string(),
-                "<<  EOF".to_string(),
-                ">".to_string(),
-                "foo".to_string()
-            ])
+            Ok(vec!["RUN".to_string(), "<<  EOF".to_string(), ">".to_string(), "foo".to_string()])
         );
     }
 
     #[test]
     fn nested_expansion_drops_partial_word_like_buildkit() {
         let lex = Lexer::new('\\');
-        assert_eq!(
-            lex.process_words("x a${X:-b}c", &EmptyEnv),
-            Ok(vec!["x".to_string(), "bc".to_string()])
-        );
-        assert_eq!(
-            lex.process_word("a${X:-b}c", &EmptyEnv).as_deref(),
-            Ok("abc")
-        );
+        assert_eq!(lex.process_words("x a${X:-b}c", &EmptyEnv), Ok(vec!["x".to_string(), "bc".to_string()]));
+        assert_eq!(lex.process_word("a${X:-b}c", &EmptyEnv).as_deref(), Ok("abc"));
     }
 }

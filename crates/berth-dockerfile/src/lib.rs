@@ -44,9 +44,8 @@ pub use error::{Error, Result};
 pub use expand::{expand, expand_from, ExpandedFrom};
 pub use heredoc::{chomp_heredoc_content, parse_heredoc, Heredoc};
 pub use instructions::{
-    Add, ArgDef, Command, CommandLine, Copy, Device, Dockerfile, Healthcheck, Instruction,
-    KeyValue, MetaArg, MountSpec, MountType, NetworkMode, Onbuild, Run, RunScript, SecurityMode,
-    ShareMode, SourceContent, Stage,
+    Add, ArgDef, Command, CommandLine, Copy, Device, Dockerfile, Healthcheck, Instruction, KeyValue, MetaArg,
+    MountSpec, MountType, NetworkMode, Onbuild, Run, RunScript, SecurityMode, ShareMode, SourceContent, Stage,
 };
 pub use lexer::{EmptyEnv, EnvGetter, EnvList, Lexer, ProcessedWord};
 pub use parser::{parse, Node, ParseResult, Warning};

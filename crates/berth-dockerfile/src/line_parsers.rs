@@ -280,10 +280,7 @@ fn parse_name_val(rest: &str, key: &str, escape: char) -> Result<Vec<String>, St
     let mut args = Vec::with_capacity(words.len() * 3);
     for word in &words {
         let Some((k, v)) = word.split_once('=') else {
-            return Err(format!(
-                "Syntax error - can't find = in {}. Must be of the form: name=value",
-                go_quote(word)
-            ));
+            return Err(format!("Syntax error - can't find = in {}. Must be of the form: name=value", go_quote(word)));
         };
         args.extend([k.to_string(), v.to_string(), "=".to_string()]);
     }
@@ -319,8 +316,7 @@ pub(crate) fn parse_string(rest: &str) -> Parsed {
     Parsed::plain(vec![rest.to_string()])
 }
 
-pub(crate) const ERR_NOT_STRING_ARRAY: &str =
-    "when using JSON array syntax, arrays must be comprised of strings only";
+pub(crate) const ERR_NOT_STRING_ARRAY: &str = "when using JSON array syntax, arrays must be comprised of strings only";
 
 enum JsonOutcome {
     Strings(Vec<String>),
@@ -378,18 +374,13 @@ pub(crate) fn parse_health_config(rest: &str) -> Result<Parsed, String> {
     if sep == 0 {
         return Ok(Parsed::default());
     }
-    let next = rest[sep..]
-        .find(|c: char| !is_space(c))
-        .map_or(rest.len(), |i| sep + i);
+    let next = rest[sep..].find(|c: char| !is_space(c)).map_or(rest.len(), |i| sep + i);
     let typ = rest[..sep].to_string();
     let cmd = parse_maybe_json(&rest[next..])?;
     let mut args = Vec::with_capacity(cmd.args.len() + 1);
     args.push(typ);
     args.extend(cmd.args);
-    Ok(Parsed {
-        args,
-        json: cmd.json,
-    })
+    Ok(Parsed { args, json: cmd.json })
 }
 
 #[cfg(test)]
@@ -442,15 +433,10 @@ mod tests {
 
     #[test]
     fn name_val_errors() {
-        assert_eq!(
-            parse_env("PATH", '\\').map(|p| p.args),
-            Err("ENV must have two arguments".to_string())
-        );
+        assert_eq!(parse_env("PATH", '\\').map(|p| p.args), Err("ENV must have two arguments".to_string()));
         assert_eq!(
             parse_label("a=b c", '\\').map(|p| p.args),
-            Err(
-                "Syntax error - can't find = in \"c\". Must be of the form: name=value".to_string()
-            )
+            Err("Syntax error - can't find = in \"c\". Must be of the form: name=value".to_string())
         );
     }
 }

@@ -131,10 +131,7 @@ impl ParseResult {
 
     /// The value of directive `name` (`syntax`, `escape`, `check`).
     pub fn directive(&self, name: &str) -> Option<&str> {
-        self.directives
-            .iter()
-            .find(|d| d.name == name)
-            .map(|d| d.value.as_str())
+        self.directives.iter().find(|d| d.name == name).map(|d| d.value.as_str())
     }
 }
 
@@ -150,11 +147,7 @@ pub(crate) struct Directives {
 
 impl Directives {
     fn new() -> Self {
-        Directives {
-            escape: '\\',
-            parser: DirectiveParser::new(),
-            found: Vec::new(),
-        }
+        Directives { escape: '\\', parser: DirectiveParser::new(), found: Vec::new() }
     }
 
     /// Returns whether the line was a directive.
@@ -205,30 +198,18 @@ fn trim_continuation(line: &str, escape: char) -> (String, bool) {
 /// BuildKit `processLine`: strips the line ending (and leading blanks on the
 /// first line of an instruction), feeds the directive parser and blanks out
 /// comments.
-fn process_line(
-    d: &mut Directives,
-    token: &str,
-    strip_left: bool,
-) -> std::result::Result<(String, bool), String> {
+fn process_line(d: &mut Directives, token: &str, strip_left: bool) -> std::result::Result<(String, bool), String> {
     let mut token = trim_newline(token);
     if strip_left {
         token = token.trim_start_matches(is_space);
     }
     let directive = d.possible_parser_directive(token)?;
-    let line = if is_comment(token) {
-        String::new()
-    } else {
-        token.to_string()
-    };
+    let line = if is_comment(token) { String::new() } else { token.to_string() };
     Ok((line, directive))
 }
 
 /// Builds a node from a logical line (BuildKit `newNodeFromLine`).
-pub(crate) fn node_from_line(
-    line: &str,
-    d: &Directives,
-    comments: Vec<String>,
-) -> std::result::Result<Node, String> {
+pub(crate) fn node_from_line(line: &str, d: &Directives, comments: Vec<String>) -> std::result::Result<Node, String> {
     let (cmd, flags, rest) = lp::split_command(line, d.escape);
     let mut sub = None;
     let parsed = match cmd.to_lowercase().as_str() {
@@ -248,10 +229,7 @@ pub(crate) fn node_from_line(
         }
         // Unknown instructions keep one empty argument (BuildKit
         // `parseIgnore`); the instruction parser rejects them.
-        _ => Parsed {
-            args: vec![String::new()],
-            json: false,
-        },
+        _ => Parsed { args: vec![String::new()], json: false },
     };
     Ok(Node {
         value: cmd,
@@ -278,9 +256,7 @@ pub fn parse(text: &str) -> Result<ParseResult> {
     let mut lines = scan_lines(text);
     // bufio.Scanner stops at a line longer than its buffer; the error is
     // reported once the lines before it are parsed.
-    let too_long = lines
-        .iter()
-        .position(|l| l.len() > MAX_LINE || (l.len() == MAX_LINE && !l.ends_with('\n')));
+    let too_long = lines.iter().position(|l| l.len() > MAX_LINE || (l.len() == MAX_LINE && !l.ends_with('\n')));
     if let Some(idx) = too_long {
         lines.truncate(idx);
     }
@@ -299,20 +275,14 @@ pub fn parse(text: &str) -> Result<ParseResult> {
             raw = raw.strip_prefix('\u{feff}').unwrap_or(raw);
         }
         if is_comment(raw) {
-            let comment = raw
-                .chars()
-                .skip(1)
-                .collect::<String>()
-                .trim_matches(is_space)
-                .to_string();
+            let comment = raw.chars().skip(1).collect::<String>().trim_matches(is_space).to_string();
             if comment.is_empty() {
                 comments.clear();
             } else {
                 comments.push(comment);
             }
         }
-        let (line, directive_ok) =
-            process_line(&mut d, raw, true).map_err(|e| Error::parse(current_line + 1, e))?;
+        let (line, directive_ok) = process_line(&mut d, raw, true).map_err(|e| Error::parse(current_line + 1, e))?;
         if directive_ok {
             // A directive is not a comment of the next instruction.
             comments.pop();
@@ -330,8 +300,7 @@ pub fn parse(text: &str) -> Result<ParseResult> {
         while !end_of_line && idx < lines.len() {
             let raw = lines[idx];
             idx += 1;
-            let (cont, _) =
-                process_line(&mut d, raw, false).map_err(|e| Error::parse(current_line + 1, e))?;
+            let (cont, _) = process_line(&mut d, raw, false).map_err(|e| Error::parse(current_line + 1, e))?;
             current_line += 1;
             if is_comment(raw) {
                 // Comment lines inside a continuation are dropped.
@@ -349,20 +318,17 @@ pub fn parse(text: &str) -> Result<ParseResult> {
         if has_empty_continuation {
             warnings.push(Warning {
                 short: format!("Empty continuation line found in: {buf}"),
-                detail: "Empty continuation lines will become errors in a future release"
-                    .to_string(),
-                url: "https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/"
-                    .to_string(),
+                detail: "Empty continuation lines will become errors in a future release".to_string(),
+                url: "https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/".to_string(),
                 line: current_line,
             });
         }
 
-        let mut child = node_from_line(&buf, &d, std::mem::take(&mut comments))
-            .map_err(|e| Error::parse(start_line, e))?;
+        let mut child =
+            node_from_line(&buf, &d, std::mem::take(&mut comments)).map_err(|e| Error::parse(start_line, e))?;
 
         if child.can_contain_heredoc() && buf.contains("<<") {
-            let heredocs =
-                heredocs_from_line(&buf).map_err(|e| Error::parse(start_line, e.message()))?;
+            let heredocs = heredocs_from_line(&buf).map_err(|e| Error::parse(start_line, e.message()))?;
             for mut heredoc in heredocs {
                 let mut terminated = false;
                 let mut content = std::mem::take(&mut heredoc.content);
@@ -398,26 +364,15 @@ pub fn parse(text: &str) -> Result<ParseResult> {
     }
 
     if children.is_empty() {
-        return Err(Error::parse(
-            current_line.max(1),
-            "file with no instructions",
-        ));
+        return Err(Error::parse(current_line.max(1), "file with no instructions"));
     }
     if too_long.is_some() {
         return Err(Error::parse(
             current_line + 1,
-            format!(
-                "dockerfile line greater than max allowed size of {}",
-                MAX_LINE - 1
-            ),
+            format!("dockerfile line greater than max allowed size of {}", MAX_LINE - 1),
         ));
     }
-    Ok(ParseResult {
-        children,
-        escape_token: d.escape,
-        directives: d.found,
-        warnings,
-    })
+    Ok(ParseResult { children, escape_token: d.escape, directives: d.found, warnings })
 }
 
 #[cfg(test)]
@@ -426,24 +381,12 @@ mod tests {
 
     #[test]
     fn continuation_character() {
-        assert_eq!(
-            trim_continuation("foo \\", '\\'),
-            ("foo ".to_string(), false)
-        );
-        assert_eq!(
-            trim_continuation("foo\\  \t", '\\'),
-            ("foo".to_string(), false)
-        );
+        assert_eq!(trim_continuation("foo \\", '\\'), ("foo ".to_string(), false));
+        assert_eq!(trim_continuation("foo\\  \t", '\\'), ("foo".to_string(), false));
         assert_eq!(trim_continuation("\\", '\\'), (String::new(), false));
-        assert_eq!(
-            trim_continuation("foo\\\\", '\\'),
-            ("foo\\\\".to_string(), true)
-        );
+        assert_eq!(trim_continuation("foo\\\\", '\\'), ("foo\\\\".to_string(), true));
         assert_eq!(trim_continuation("foo `", '`'), ("foo ".to_string(), false));
-        assert_eq!(
-            trim_continuation("foo \\", '`'),
-            ("foo \\".to_string(), true)
-        );
+        assert_eq!(trim_continuation("foo \\", '`'), ("foo \\".to_string(), true));
         assert_eq!(trim_continuation("foo", '\\'), ("foo".to_string(), true));
     }
 }

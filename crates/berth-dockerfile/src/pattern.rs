@@ -39,12 +39,7 @@ impl Pattern {
                     }
                     match it.next() {
                         Some(c @ ('*' | '?' | '\\')) => toks.push(Tok::Lit(c)),
-                        other => {
-                            return Err(format!(
-                                "invalid escape '\\{}'",
-                                other.unwrap_or('\u{FFFD}')
-                            ))
-                        }
+                        other => return Err(format!("invalid escape '\\{}'", other.unwrap_or('\u{FFFD}'))),
                     }
                 }
                 c => toks.push(Tok::Lit(c)),
@@ -174,12 +169,7 @@ pub(crate) fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<St
 /// and `${value//pattern/replacement}` (Go's `Regexp.ReplaceAllString`,
 /// whose replacement expands `$0`/`${0}` to the match, other `$name` to
 /// nothing and `$$` to `$`).
-pub(crate) fn replace(
-    pattern: &str,
-    value: &str,
-    replacement: &str,
-    all: bool,
-) -> Result<String, String> {
+pub(crate) fn replace(pattern: &str, value: &str, replacement: &str, all: bool) -> Result<String, String> {
     let re = Pattern::new(pattern, true).map_err(|e| invalid(pattern, e))?;
     let text: Vec<char> = value.chars().collect();
     let matcher = Matcher::new(&re, &text);
@@ -247,10 +237,7 @@ fn extract_name(s: &str) -> (&str, &str, bool) {
         Some(b) => (true, b),
         None => (false, s),
     };
-    let end = body
-        .char_indices()
-        .find(|&(_, c)| !(c.is_alphanumeric() || c == '_'))
-        .map_or(body.len(), |(i, _)| i);
+    let end = body.char_indices().find(|&(_, c)| !(c.is_alphanumeric() || c == '_')).map_or(body.len(), |(i, _)| i);
     if end == 0 {
         return ("", s, false);
     }
@@ -313,13 +300,7 @@ mod tests {
         let pattern = "a".repeat(5_000);
         assert_eq!(trim_prefix(&pattern, &value, true).as_deref(), Ok(""));
         let stars = "*a".repeat(1_000) + "b";
-        assert_eq!(
-            trim_prefix(&stars, &value, false).as_deref(),
-            Ok(value.as_str())
-        );
-        assert_eq!(
-            replace("a", &value[..2_000], "b", true).map(|s| s.len()),
-            Ok(2_000)
-        );
+        assert_eq!(trim_prefix(&stars, &value, false).as_deref(), Ok(value.as_str()));
+        assert_eq!(replace("a", &value[..2_000], "b", true).map(|s| s.len()), Ok(2_000));
     }
 }

@@ -97,9 +97,6 @@ mod tests {
         assert_eq!(go_quote("\u{a0}\u{85}"), "\"\\u00a0\\u0085\"");
         assert_eq!(go_quote("\u{7f}"), "\"\\x7f\"");
         assert_eq!(go_quote("\u{F0000}"), "\"\\U000f0000\"");
-        assert_eq!(
-            go_quote_list(&["--a".to_string(), "b c".to_string()]),
-            "[\"--a\" \"b c\"]"
-        );
+        assert_eq!(go_quote_list(&["--a".to_string(), "b c".to_string()]), "[\"--a\" \"b c\"]");
     }
 }

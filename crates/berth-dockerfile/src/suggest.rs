@@ -20,30 +20,18 @@ fn distance(a: &str, b: &str) -> usize {
 /// The closest option within distance 2 of `val` (BuildKit `suggest.Search`);
 /// `None` when nothing is close or `val` is itself an option.
 pub(crate) fn search(val: &str, options: &[&str], case_sensitive: bool) -> Option<String> {
-    let needle = if case_sensitive {
-        val.to_string()
-    } else {
-        val.to_lowercase()
-    };
+    let needle = if case_sensitive { val.to_string() } else { val.to_lowercase() };
     let mut best: Option<String> = None;
     let mut min = 3;
     for opt in options {
-        let opt = if case_sensitive {
-            (*opt).to_string()
-        } else {
-            opt.to_lowercase()
-        };
+        let opt = if case_sensitive { (*opt).to_string() } else { opt.to_lowercase() };
         if needle == opt {
             return None;
         }
         let d = distance(&needle, &opt);
         if d < min {
             min = d;
-            best = Some(if case_sensitive {
-                opt
-            } else {
-                match_case(&opt, val)
-            });
+            best = Some(if case_sensitive { opt } else { match_case(&opt, val) });
         }
     }
     best
@@ -75,23 +63,12 @@ mod tests {
     #[test]
     fn suggests_close_names() {
         assert_eq!(distance("kitten", "sitting"), 3);
-        assert_eq!(
-            search("COPPY", &["COPY", "RUN"], false),
-            Some("COPY".into())
-        );
-        assert_eq!(
-            search("coppy", &["COPY", "RUN"], false),
-            Some("copy".into())
-        );
+        assert_eq!(search("COPPY", &["COPY", "RUN"], false), Some("COPY".into()));
+        assert_eq!(search("coppy", &["COPY", "RUN"], false), Some("copy".into()));
         assert_eq!(search("xyzzy", &["COPY", "RUN"], false), None);
         assert_eq!(search("run", &["COPY", "RUN"], false), None);
         assert_eq!(
-            wrap(
-                "unknown flag: --chmode".into(),
-                "chmode",
-                &["chmod", "chown"],
-                true
-            ),
+            wrap("unknown flag: --chmode".into(), "chmode", &["chmod", "chown"], true),
             "unknown flag: --chmode (did you mean chmod?)"
         );
     }

@@ -8,15 +8,11 @@ use std::path::PathBuf;
 use berth_dockerfile::{instructions, parse, EnvList, Lexer};
 
 fn corpus() -> Option<PathBuf> {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/dockerfile");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/dockerfile");
     if dir.is_dir() {
         Some(dir)
     } else {
-        println!(
-            "skipping: conformance corpus not found at {}",
-            dir.display()
-        );
+        println!("skipping: conformance corpus not found at {}", dir.display());
         None
     }
 }
@@ -38,12 +34,7 @@ fn read(path: PathBuf) -> String {
 
 fn report(table: &str, total: usize, failures: Vec<String>) {
     println!("{table}: {} of {total} cases pass", total - failures.len());
-    assert!(
-        failures.is_empty(),
-        "{table}: {} of {total} cases fail:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{table}: {} of {total} cases fail:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -53,10 +44,7 @@ fn parse_cases_dump_exactly() {
     assert!(!dirs.is_empty());
     let mut failures = Vec::new();
     for dir in &dirs {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let text = read(dir.join("Dockerfile"));
         let want = read(dir.join("result"));
         match parse(&text) {
@@ -79,10 +67,7 @@ fn negative_cases_are_rejected() {
     assert!(!dirs.is_empty());
     let mut failures = Vec::new();
     for dir in &dirs {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let text = read(dir.join("Dockerfile"));
         match parse(&text).and_then(|ast| instructions::parse(&ast)) {
             Ok(df) => failures.push(format!("--- {name}: accepted: {df:?}")),
@@ -111,23 +96,14 @@ fn env_var_table() {
             // Windows-only expectation (case-insensitive variables).
             continue;
         }
-        assert!(
-            platform == "A" || platform == "U",
-            "line {}: bad tag {platform}",
-            n + 1
-        );
+        assert!(platform == "A" || platform == "U", "line {}: bad tag {platform}", n + 1);
         total += 1;
         let got = lex.process_word(source, &env);
         match (expected, got) {
             ("error", Err(_)) => {}
-            ("error", Ok(w)) => {
-                failures.push(format!("line {}: {source:?}: want error, got {w:?}", n + 1))
-            }
+            ("error", Ok(w)) => failures.push(format!("line {}: {source:?}: want error, got {w:?}", n + 1)),
             (want, Ok(w)) if w == want => {}
-            (want, got) => failures.push(format!(
-                "line {}: {source:?}: want {want:?}, got {got:?}",
-                n + 1
-            )),
+            (want, got) => failures.push(format!("line {}: {source:?}: want {want:?}, got {got:?}", n + 1)),
         }
     }
     report("envVarTest", total, failures);
@@ -153,19 +129,10 @@ fn words_table() {
         assert_eq!(parts.len(), 2, "line {}: {line}", n + 1);
         total += 1;
         let test = parts[0].trim();
-        let expected: Vec<String> = parts[1]
-            .trim_start_matches(' ')
-            .split(',')
-            .map(str::to_string)
-            .collect();
-        let got = lex
-            .process_words(test, &EnvList::from_strings(&envs))
-            .unwrap_or_else(|_| vec!["error".to_string()]);
+        let expected: Vec<String> = parts[1].trim_start_matches(' ').split(',').map(str::to_string).collect();
+        let got = lex.process_words(test, &EnvList::from_strings(&envs)).unwrap_or_else(|_| vec!["error".to_string()]);
         if got != expected {
-            failures.push(format!(
-                "line {}: {test:?}: want {expected:?}, got {got:?}",
-                n + 1
-            ));
+            failures.push(format!("line {}: {test:?}: want {expected:?}, got {got:?}", n + 1));
         }
     }
     report("wordsTest", total, failures);

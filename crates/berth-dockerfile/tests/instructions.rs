@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use berth_dockerfile::{
-    instructions, parse, parse_dockerfile, ArgDef, CommandLine, Dockerfile, Instruction, KeyValue,
-    MountType, NetworkMode, RunScript, SecurityMode, ShareMode, SourceContent,
+    instructions, parse, parse_dockerfile, ArgDef, CommandLine, Dockerfile, Instruction, KeyValue, MountType,
+    NetworkMode, RunScript, SecurityMode, ShareMode, SourceContent,
 };
 
 fn df(text: &str) -> Dockerfile {
@@ -54,10 +54,7 @@ fn seed_single_stage() {
     }
     match &c[2].instruction {
         Instruction::Run(run) => {
-            assert_eq!(
-                run.cmd,
-                CommandLine::Shell("pip install --no-cache-dir -r requirements.txt".into())
-            );
+            assert_eq!(run.cmd, CommandLine::Shell("pip install --no-cache-dir -r requirements.txt".into()));
             assert!(run.mounts.is_empty());
             assert_eq!(run.network, NetworkMode::Default);
             assert_eq!(run.security, SecurityMode::Sandbox);
@@ -66,17 +63,10 @@ fn seed_single_stage() {
     }
     assert_eq!(
         c[4].instruction,
-        Instruction::Env(vec![KeyValue {
-            key: "PYTHONUNBUFFERED".into(),
-            value: "1".into(),
-            legacy: false
-        }])
+        Instruction::Env(vec![KeyValue { key: "PYTHONUNBUFFERED".into(), value: "1".into(), legacy: false }])
     );
     assert_eq!(c[5].instruction, Instruction::Expose(vec!["8000".into()]));
-    assert_eq!(
-        c[6].instruction,
-        Instruction::Cmd(CommandLine::Exec(vec!["python".into(), "app.py".into()]))
-    );
+    assert_eq!(c[6].instruction, Instruction::Cmd(CommandLine::Exec(vec!["python".into(), "app.py".into()])));
     assert_eq!(c[6].line, 8);
     assert_eq!(c[6].name(), "CMD");
     assert_eq!(c[6].source, "CMD [\"python\", \"app.py\"]");
@@ -132,35 +122,25 @@ fn seed_run_python_heredoc() {
     assert_eq!(h.name, "EOF");
     assert!(!h.expand);
     assert!(!h.chomp);
-    assert_eq!(
-        h.content,
-        "import sys\nprint(\"hello $USER\", sys.version)\n"
-    );
+    assert_eq!(h.content, "import sys\nprint(\"hello $USER\", sys.version)\n");
     assert_eq!((cmds[0].line, cmds[0].end_line), (2, 5));
     assert_eq!(cmds[1].line, 6);
     assert_eq!(
         run.script(false),
-        Ok(RunScript::Shell(
-            "python - <<'EOF'\nimport sys\nprint(\"hello $USER\", sys.version)\nEOF".into()
-        ))
+        Ok(RunScript::Shell("python - <<'EOF'\nimport sys\nprint(\"hello $USER\", sys.version)\nEOF".into()))
     );
 }
 
 #[test]
 fn run_heredoc_scripts() {
-    let d = df(
-        "FROM a\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\nRUN <<-EOF\n\techo hi\n\tEOF\n",
-    );
+    let d = df("FROM a\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\nRUN <<-EOF\n\techo hi\n\tEOF\n");
     let script = |i: usize| match &d.stages[0].commands[i].instruction {
         Instruction::Run(run) => run.script(false),
         other => panic!("{other:?}"),
     };
     assert_eq!(
         script(0),
-        Ok(RunScript::Shebang {
-            name: "EOF".into(),
-            data: "#!/usr/bin/env python3\nprint(1)\n".into()
-        })
+        Ok(RunScript::Shebang { name: "EOF".into(), data: "#!/usr/bin/env python3\nprint(1)\n".into() })
     );
     assert_eq!(script(1), Ok(RunScript::Inline("echo hi\n".into())));
 }
@@ -171,88 +151,47 @@ fn copy_heredocs() {
     let cases: [Case<'_>; 8] = [
         ("COPY /foo /bar", &["/foo"], &[]),
         ("COPY <<EOF /bar\nEOF", &[], &[("EOF", "", true)]),
-        (
-            "COPY <<EOF /bar\nTESTING\nEOF",
-            &[],
-            &[("EOF", "TESTING\n", true)],
-        ),
-        (
-            "COPY <<-EOF /bar\n\tTESTING\nEOF",
-            &[],
-            &[("EOF", "TESTING\n", true)],
-        ),
-        (
-            "COPY <<'EOF' /bar\nTESTING\nEOF",
-            &[],
-            &[("EOF", "TESTING\n", false)],
-        ),
+        ("COPY <<EOF /bar\nTESTING\nEOF", &[], &[("EOF", "TESTING\n", true)]),
+        ("COPY <<-EOF /bar\n\tTESTING\nEOF", &[], &[("EOF", "TESTING\n", true)]),
+        ("COPY <<'EOF' /bar\nTESTING\nEOF", &[], &[("EOF", "TESTING\n", false)]),
         (
             "COPY <<EOF1 <<EOF2 /bar\nthis is the first file\nEOF1\nthis is the second file\nEOF2",
             &[],
-            &[
-                ("EOF1", "this is the first file\n", true),
-                ("EOF2", "this is the second file\n", true),
-            ],
+            &[("EOF1", "this is the first file\n", true), ("EOF2", "this is the second file\n", true)],
         ),
-        (
-            "COPY <<EOF foo.txt /bar\nthis is inline\nEOF",
-            &["foo.txt"],
-            &[("EOF", "this is inline\n", true)],
-        ),
-        (
-            "COPY <<EOF /quotes\n\"quotes\"\nEOF",
-            &[],
-            &[("EOF", "\"quotes\"\n", true)],
-        ),
+        ("COPY <<EOF foo.txt /bar\nthis is inline\nEOF", &["foo.txt"], &[("EOF", "this is inline\n", true)]),
+        ("COPY <<EOF /quotes\n\"quotes\"\nEOF", &[], &[("EOF", "\"quotes\"\n", true)]),
     ];
     for (text, paths, contents) in cases {
         let d = df(&format!("FROM a\n{text}"));
         let Instruction::Copy(copy) = &d.stages[0].commands[0].instruction else {
             panic!("{text}");
         };
-        assert_eq!(
-            copy.dest,
-            if text.contains("/quotes") {
-                "/quotes"
-            } else {
-                "/bar"
-            }
-        );
+        assert_eq!(copy.dest, if text.contains("/quotes") { "/quotes" } else { "/bar" });
         assert_eq!(copy.sources, paths, "{text}");
         let want: Vec<SourceContent> = contents
             .iter()
-            .map(|(p, d, e)| SourceContent {
-                path: (*p).into(),
-                data: (*d).into(),
-                expand: *e,
-            })
+            .map(|(p, d, e)| SourceContent { path: (*p).into(), data: (*d).into(), expand: *e })
             .collect();
         assert_eq!(copy.heredocs, want, "{text}");
     }
-    assert_eq!(
-        first_error("COPY /foo <<EOF\nEOF"),
-        "COPY cannot accept a heredoc as a destination"
-    );
+    assert_eq!(first_error("COPY /foo <<EOF\nEOF"), "COPY cannot accept a heredoc as a destination");
 }
 
 #[test]
 fn argument_count_errors() {
     for cmd in ["MAINTAINER", "WORKDIR", "USER", "STOPSIGNAL"] {
-        assert_eq!(
-            first_error(cmd),
-            format!("{cmd} requires exactly one argument")
-        );
+        assert_eq!(first_error(cmd), format!("{cmd} requires exactly one argument"));
     }
     for cmd in ["ENV", "LABEL", "ONBUILD", "HEALTHCHECK", "EXPOSE", "VOLUME"] {
-        assert_eq!(
-            first_error(cmd),
-            format!("{cmd} requires at least one argument")
-        );
+        assert_eq!(first_error(cmd), format!("{cmd} requires at least one argument"));
     }
     for cmd in ["ADD", "COPY"] {
         assert_eq!(
             first_error(&format!("{cmd} arg1")),
-            format!("{cmd} requires at least two arguments, but only one was provided. Destination could not be determined")
+            format!(
+                "{cmd} requires at least two arguments, but only one was provided. Destination could not be determined"
+            )
         );
     }
 }
@@ -294,7 +233,10 @@ fn instruction_errors() {
         ("RUN --mount=type=cache,from=$X x", "'from' doesn't support variable expansion, define alias stage instead"),
         ("RUN --mount=type=nope x", "unsupported mount type \"nope\""),
         ("RUN --mount=type=secret x", "invalid secret mount. one of source, target required"),
-        ("RUN --mount='target=a\"b' x", "failed to parse csv mounts: parse error on line 1, column 9: bare \" in non-quoted-field"),
+        (
+            "RUN --mount='target=a\"b' x",
+            "failed to parse csv mounts: parse error on line 1, column 9: bare \" in non-quoted-field",
+        ),
         ("RUN --device=a,b x", "invalid field 'b' must be a key=value pair"),
         ("RUN --foo x", "unknown flag: --foo"),
         ("WORKDIR --x=1 /a", "unknown flag: --x"),
@@ -308,36 +250,18 @@ fn instruction_errors() {
 #[test]
 fn error_wording_with_lines() {
     let err = parse_dockerfile("FROM a\nRUN x\nBOGUS bar\n").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "dockerfile parse error on line 3: unknown instruction: BOGUS"
-    );
+    assert_eq!(err.to_string(), "dockerfile parse error on line 3: unknown instruction: BOGUS");
     assert_eq!(err.line(), Some(3));
     // BuildKit appends a suggestion when an instruction name is close.
     let err = parse_dockerfile("FROM a\n\nFOO bar\n").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "dockerfile parse error on line 3: unknown instruction: FOO (did you mean FROM?)"
-    );
+    assert_eq!(err.to_string(), "dockerfile parse error on line 3: unknown instruction: FOO (did you mean FROM?)");
     let err = parse_dockerfile("FROM a\nworkdri /x\n").unwrap_err();
-    assert_eq!(
-        err.message(),
-        "unknown instruction: workdri (did you mean workdir?)"
-    );
+    assert_eq!(err.message(), "unknown instruction: workdri (did you mean workdir?)");
     let err = parse_dockerfile("FROM a\nFROM a b\n").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "dockerfile parse error on line 2: FROM requires either one or three arguments"
-    );
-    assert_eq!(
-        err.legacy_message(),
-        "Dockerfile parse error line 2: FROM requires either one or three arguments"
-    );
+    assert_eq!(err.to_string(), "dockerfile parse error on line 2: FROM requires either one or three arguments");
+    assert_eq!(err.legacy_message(), "Dockerfile parse error line 2: FROM requires either one or three arguments");
     let err = parse_dockerfile("ARG a\nRUN x\n").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "dockerfile parse error on line 2: no build stage in current context"
-    );
+    assert_eq!(err.to_string(), "dockerfile parse error on line 2: no build stage in current context");
     assert_eq!(err.kind(), berth_error::ErrorKind::InvalidArgument);
 }
 
@@ -369,11 +293,7 @@ fn stages_meta_args_and_comments() {
     assert_eq!(d.meta_args.len(), 2);
     assert_eq!(
         d.meta_args[0].args,
-        [ArgDef {
-            key: "foo".into(),
-            value: Some("bar".into()),
-            doc_comment: Some("sets foo".into())
-        }]
+        [ArgDef { key: "foo".into(), value: Some("bar".into()), doc_comment: Some("sets foo".into()) }]
     );
     assert_eq!(d.meta_args[1].args[1].key, "VERSION");
     assert_eq!(d.meta_args[1].args[1].value, None);
@@ -382,13 +302,9 @@ fn stages_meta_args_and_comments() {
     assert_eq!(s.base, "${BASE}:3");
     assert_eq!(s.platform.as_deref(), Some("$BUILDPLATFORM"));
     assert_eq!(s.doc_comment.as_deref(), Some("defines first stage"));
-    let Instruction::Arg(a0) = &s.commands[0].instruction else {
-        panic!()
-    };
+    let Instruction::Arg(a0) = &s.commands[0].instruction else { panic!() };
     assert_eq!(a0[0].doc_comment, None);
-    let Instruction::Arg(a1) = &s.commands[1].instruction else {
-        panic!()
-    };
+    let Instruction::Arg(a1) = &s.commands[1].instruction else { panic!() };
     assert_eq!(a1[0].doc_comment.as_deref(), Some("defines bar"));
     assert_eq!(a1[1].doc_comment.as_deref(), Some("is something else"));
     assert_eq!(a1[1].value.as_deref(), Some("123"));
@@ -415,9 +331,7 @@ fn typed_flags_and_forms() {
         "MAINTAINER me <me@x>\n",
     ));
     let c = &d.stages[0].commands;
-    let Instruction::Run(run) = &c[0].instruction else {
-        panic!()
-    };
+    let Instruction::Run(run) = &c[0].instruction else { panic!() };
     assert_eq!(run.mounts.len(), 2);
     assert_eq!(run.mounts[0].kind, MountType::Cache);
     assert_eq!(run.mounts[0].target.as_deref(), Some("/root/.cache"));
@@ -430,78 +344,44 @@ fn typed_flags_and_forms() {
     assert_eq!(run.security, SecurityMode::Insecure);
     assert_eq!(run.flags_used, ["mount", "network", "security"]);
 
-    let Instruction::Copy(copy) = &c[1].instruction else {
-        panic!()
-    };
+    let Instruction::Copy(copy) = &c[1].instruction else { panic!() };
     assert_eq!(copy.chown.as_deref(), Some("1:2"));
     assert_eq!(copy.chmod.as_deref(), Some("0755"));
     assert!(copy.link && copy.parents);
     assert_eq!(copy.exclude, ["*.md", ".git"]);
 
-    let Instruction::Add(add) = &c[2].instruction else {
-        panic!()
-    };
+    let Instruction::Add(add) = &c[2].instruction else { panic!() };
     assert_eq!(add.checksum.as_deref(), Some("sha256:abc"));
     assert_eq!(add.keep_git_dir, Some(true));
     assert_eq!(add.unpack, Some(false));
     assert!(!add.link);
 
-    let Instruction::Healthcheck(h) = &c[3].instruction else {
-        panic!()
-    };
+    let Instruction::Healthcheck(h) = &c[3].instruction else { panic!() };
     assert_eq!(h.test, ["CMD-SHELL", "curl -f http://localhost/"]);
     assert_eq!(h.interval, Duration::from_secs(5));
     assert_eq!(h.timeout, Duration::from_secs(3));
     assert_eq!(h.start_period, Duration::from_secs(60));
     assert_eq!(h.start_interval, Duration::from_millis(500));
     assert_eq!(h.retries, 3);
-    let Instruction::Healthcheck(h) = &c[4].instruction else {
-        panic!()
-    };
+    let Instruction::Healthcheck(h) = &c[4].instruction else { panic!() };
     assert_eq!(h.test, ["CMD", "curl", "-f", "x"]);
 
     assert_eq!(
         c[5].instruction,
-        Instruction::Env(vec![KeyValue {
-            key: "a".into(),
-            value: "b c".into(),
-            legacy: true
-        }])
+        Instruction::Env(vec![KeyValue { key: "a".into(), value: "b c".into(), legacy: true }])
     );
-    let Instruction::Label(labels) = &c[6].instruction else {
-        panic!()
-    };
+    let Instruction::Label(labels) = &c[6].instruction else { panic!() };
     assert_eq!(labels[0].key, "\"com.x\"");
     assert_eq!(labels[0].value, "\"y z\"");
-    assert_eq!(
-        c[7].instruction,
-        Instruction::Entrypoint(CommandLine::Exec(vec!["/init".into()]))
-    );
-    assert_eq!(
-        c[8].instruction,
-        Instruction::Entrypoint(CommandLine::Shell(String::new()))
-    );
-    assert_eq!(
-        c[9].instruction,
-        Instruction::Shell(vec!["pwsh".into(), "-c".into()])
-    );
-    assert_eq!(
-        c[10].instruction,
-        Instruction::Volume(vec!["/a".into(), "/b".into()])
-    );
-    assert_eq!(
-        c[11].instruction,
-        Instruction::Expose(vec!["443".into(), "80".into(), "8080/udp".into()])
-    );
+    assert_eq!(c[7].instruction, Instruction::Entrypoint(CommandLine::Exec(vec!["/init".into()])));
+    assert_eq!(c[8].instruction, Instruction::Entrypoint(CommandLine::Shell(String::new())));
+    assert_eq!(c[9].instruction, Instruction::Shell(vec!["pwsh".into(), "-c".into()]));
+    assert_eq!(c[10].instruction, Instruction::Volume(vec!["/a".into(), "/b".into()]));
+    assert_eq!(c[11].instruction, Instruction::Expose(vec!["443".into(), "80".into(), "8080/udp".into()]));
     assert_eq!(c[12].instruction, Instruction::User("app:app".into()));
-    let Instruction::Onbuild(ob) = &c[13].instruction else {
-        panic!()
-    };
+    let Instruction::Onbuild(ob) = &c[13].instruction else { panic!() };
     assert_eq!(ob.expression, "RUN echo hi");
-    assert_eq!(
-        c[14].instruction,
-        Instruction::Maintainer("me <me@x>".into())
-    );
+    assert_eq!(c[14].instruction, Instruction::Maintainer("me <me@x>".into()));
 }
 
 #[test]
@@ -519,24 +399,17 @@ fn onbuild_triggers_parse_back() {
     assert_eq!(copy.line, 7);
     assert!(matches!(&copy.instruction, Instruction::Copy(c) if c.chown.as_deref() == Some("1")));
     let run = instructions::parse_onbuild_trigger(&exprs[1], 7).unwrap_or_else(|e| panic!("{e}"));
-    let Instruction::Run(run) = &run.instruction else {
-        panic!()
-    };
+    let Instruction::Run(run) = &run.instruction else { panic!() };
     assert_eq!(run.heredocs[0].content, "echo hi\n");
     let err = instructions::parse_onbuild_trigger("RUN a\nRUN b", 3).unwrap_err();
-    assert_eq!(
-        err.message(),
-        "onbuild trigger should be a single expression"
-    );
+    assert_eq!(err.message(), "onbuild trigger should be a single expression");
     assert!(instructions::parse_onbuild_trigger("FROM x", 3).is_err());
 }
 
 #[test]
 fn onbuild_heredoc_expression() {
     let d = df("FROM a\nonbuild RUN <<EOF\necho hi\nEOF\n");
-    let Instruction::Onbuild(ob) = &d.stages[0].commands[0].instruction else {
-        panic!()
-    };
+    let Instruction::Onbuild(ob) = &d.stages[0].commands[0].instruction else { panic!() };
     assert_eq!(ob.expression, "RUN <<EOF\necho hi\nEOF");
     assert_eq!(d.stages[0].commands[0].keyword, "onbuild");
 }
@@ -544,16 +417,13 @@ fn onbuild_heredoc_expression() {
 #[test]
 fn mounts_with_variables_wait_for_expansion() {
     let d = df("FROM a\nRUN --mount=type=$T,target=/x make\n");
-    let Instruction::Run(run) = &d.stages[0].commands[0].instruction else {
-        panic!()
-    };
+    let Instruction::Run(run) = &d.stages[0].commands[0].instruction else { panic!() };
     assert_eq!(run.mounts[0].raw, "type=$T,target=/x");
 }
 
 #[test]
 fn escape_directive_reaches_instructions() {
-    let d =
-        df("# escape=`\nFROM mcr.microsoft.com/windows\nRUN dir c:\\ `\n  /b\nCOPY a `\n  c:\\b\n");
+    let d = df("# escape=`\nFROM mcr.microsoft.com/windows\nRUN dir c:\\ `\n  /b\nCOPY a `\n  c:\\b\n");
     assert_eq!(d.escape_token, '`');
     assert_eq!(d.directive("escape"), Some("`"));
     let c = &d.stages[0].commands;
@@ -569,8 +439,6 @@ fn escape_directive_reaches_instructions() {
             flags_used: vec![],
         })
     );
-    let Instruction::Copy(copy) = &c[1].instruction else {
-        panic!()
-    };
+    let Instruction::Copy(copy) = &c[1].instruction else { panic!() };
     assert_eq!(copy.dest, "c:\\b");
 }

@@ -4,13 +4,7 @@
 use berth_dockerfile::{parse, Error, Heredoc};
 
 fn heredoc(name: &str, content: &str, expand: bool, chomp: bool, fd: u64) -> Heredoc {
-    Heredoc {
-        name: name.to_string(),
-        file_descriptor: fd,
-        expand,
-        chomp,
-        content: content.to_string(),
-    }
+    Heredoc { name: name.to_string(), file_descriptor: fd, expand, chomp, content: content.to_string() }
 }
 
 #[test]
@@ -133,20 +127,8 @@ EOF
         vec![heredoc("UNINDENT", "\tbaz\n\tquux\n", true, true, 0)],
         vec![heredoc("UNINDENT2", "\tbaz\n\tquux\n", true, true, 0)],
         vec![heredoc("EXPAND", "\texpand $NAME\n", true, true, 0)],
-        vec![heredoc(
-            "NOEXPAND",
-            "\tdon't expand $NAME\n",
-            false,
-            true,
-            0,
-        )],
-        vec![heredoc(
-            "COPY",
-            "echo hello world\necho foo bar\n",
-            true,
-            false,
-            0,
-        )],
+        vec![heredoc("NOEXPAND", "\tdon't expand $NAME\n", false, true, 0)],
+        vec![heredoc("COPY", "echo hello world\necho foo bar\n", true, false, 0)],
         vec![heredoc(
             "COMMENT",
             "# internal comment\necho hello world\necho foo bar # trailing comment\n",
@@ -155,15 +137,9 @@ EOF
             0,
         )],
         vec![heredoc("MOUNT", "echo hello\n", true, false, 0)],
-        vec![
-            heredoc("FILE1", "content 1\n", true, false, 0),
-            heredoc("FILE2", "content 2\n", true, false, 0),
-        ],
+        vec![heredoc("FILE1", "content 1\n", true, false, 0), heredoc("FILE2", "content 2\n", true, false, 0)],
         vec![heredoc("EOF", "\"foo\"\n'bar'\n", true, false, 0)],
-        vec![
-            heredoc("X", "Y\n", true, false, 0),
-            heredoc("Y", "X\n", true, false, 0),
-        ],
+        vec![heredoc("X", "Y\n", true, false, 0), heredoc("Y", "X\n", true, false, 0)],
         vec![heredoc("COMPLEX", "print('hello world')\n", true, false, 0)],
         vec![heredoc("file.txt", "hello world\n", true, false, 0)],
         vec![heredoc("eof", "echo foo\n", false, false, 0)],
@@ -202,10 +178,7 @@ fn heredoc_edge_cases() {
 
     // Without `-`, an indented terminator is content.
     let err = parse("FROM a\nRUN <<EOT\n\tEOT\n").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "dockerfile parse error on line 2: unterminated heredoc"
-    );
+    assert_eq!(err.to_string(), "dockerfile parse error on line 2: unterminated heredoc");
 
     // CRLF line endings: terminator matches, content keeps them.
     let r = parse("FROM a\r\nRUN <<EOT\r\nx\r\nEOT\r\nRUN y\r\n").unwrap_or_else(|e| panic!("{e}"));
@@ -222,8 +195,7 @@ fn heredoc_edge_cases() {
     assert_eq!(r.children.len(), 3);
 
     // A heredoc body is not parsed for continuations or comments.
-    let r = parse("FROM a\nCOPY <<EOF /f\n# not a comment \\\n\nEOF\nRUN b\n")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = parse("FROM a\nCOPY <<EOF /f\n# not a comment \\\n\nEOF\nRUN b\n").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.children[1].heredocs[0].content, "# not a comment \\\n\n");
     assert_eq!(r.children[2].start_line, 6);
 
@@ -242,11 +214,7 @@ fn heredoc_edge_cases() {
 fn includes_line_numbers() {
     let text = "# ESCAPE=\\\n\n\n\nFROM brimstone/ubuntu:14.04\n\n\n# TORUN -v /var/run/docker.sock:/var/run/docker.sock\n\n\nENV GOPATH \\\n/go\n\n\n\n# Install the packages we need, clean up after them and us\nRUN apt-get update \\\n\t&& dpkg -l | awk '/^ii/ {print $2}' > /tmp/dpkg.clean \\\n\n\n    && apt-get --no-install-recommends install -y git golang ca-certificates \\\n    && apt-get clean \\\n    && rm -rf /var/lib/apt/lists \\\n\n\t&& go get -v github.com/brimstone/consuldock \\\n    && mv $GOPATH/bin/consuldock /usr/local/bin/consuldock \\\n\n\t&& dpkg -l | awk '/^ii/ {print $2}' > /tmp/dpkg.dirty \\\n\t&& apt-get remove --purge -y $(diff /tmp/dpkg.clean /tmp/dpkg.dirty | awk '/^>/ {print $2}') \\\n\t&& rm /tmp/dpkg.* \\\n\t&& rm -rf $GOPATH\n\n\n\n";
     let r = parse(text).unwrap_or_else(|e| panic!("{e}"));
-    let lines: Vec<(usize, usize)> = r
-        .children
-        .iter()
-        .map(|c| (c.start_line, c.end_line))
-        .collect();
+    let lines: Vec<(usize, usize)> = r.children.iter().map(|c| (c.start_line, c.end_line)).collect();
     assert_eq!(lines, [(5, 5), (11, 12), (17, 31)]);
     assert_eq!(r.directive("escape"), Some("\\"));
     assert_eq!(r.warnings.len(), 1);
@@ -257,26 +225,18 @@ fn warns_on_empty_continuation_lines() {
     let text = "\nFROM alpine:3.6\n\nRUN valid \\\n    continuation\n\nRUN something \\\n\n    following \\\n\n    more\n\nRUN another \\\n\n    thing\n\nRUN non-indented \\\n# this is a comment\n   after-comment\n\nRUN indented \\\n    # this is an indented comment\n    comment\n\t";
     let r = parse(text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.warnings.len(), 2);
-    assert!(r.warnings[0]
-        .short
-        .contains("Empty continuation line found in"));
-    assert!(r.warnings[0]
-        .short
-        .contains("RUN something     following     more"));
+    assert!(r.warnings[0].short.contains("Empty continuation line found in"));
+    assert!(r.warnings[0].short.contains("RUN something     following     more"));
     assert!(r.warnings[1].short.contains("RUN another     thing"));
-    assert!(r.warnings[0]
-        .detail
-        .contains("will become errors in a future release"));
+    assert!(r.warnings[0].detail.contains("will become errors in a future release"));
     assert_eq!(r.children[4].args, ["non-indented    after-comment"]);
     assert_eq!(r.children[5].args, ["indented     comment"]);
 }
 
 #[test]
 fn comments_attach_to_the_next_instruction() {
-    let r = parse(
-        "# syntax=docker/dockerfile:1\n# base image\n  # second\nFROM a\n\n#\n# run it\nRUN b\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let r = parse("# syntax=docker/dockerfile:1\n# base image\n  # second\nFROM a\n\n#\n# run it\nRUN b\n")
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.children[0].comments, ["base image", "# second"]);
     assert_eq!(r.children[1].comments, ["run it"]);
     assert_eq!(r.directive("syntax"), Some("docker/dockerfile:1"));
@@ -291,15 +251,9 @@ fn directives_and_escape() {
     assert_eq!(r.children[1].args, ["dir c:\\   && echo"]);
 
     let err = parse("# escape=x\nFROM a\n").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "dockerfile parse error on line 1: invalid escape token 'x' does not match ` or \\"
-    );
+    assert_eq!(err.to_string(), "dockerfile parse error on line 1: invalid escape token 'x' does not match ` or \\");
     let err = parse("# syntax=a\n# SYNTAX=b\nFROM a\n").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "dockerfile parse error on line 2: only one syntax parser directive can be used"
-    );
+    assert_eq!(err.to_string(), "dockerfile parse error on line 2: only one syntax parser directive can be used");
     // A directive after an instruction or a blank line is a comment.
     let r = parse("\n# escape=`\nFROM a \\\n b\n").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.escape_token, '\\');
@@ -373,10 +327,7 @@ fn parser_errors() {
     // A line longer than BuildKit's scanner buffer.
     let long = format!("FROM image\nLABEL test={}\n", "a".repeat(65536));
     let err = parse(&long).unwrap_err();
-    assert_eq!(
-        err.message(),
-        "dockerfile line greater than max allowed size of 65535"
-    );
+    assert_eq!(err.message(), "dockerfile line greater than max allowed size of 65535");
     assert!(matches!(err, Error::Parse { line: 2, .. }));
 }
 

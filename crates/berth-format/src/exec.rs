@@ -71,22 +71,13 @@ pub(crate) fn execute<'t>(
 }
 
 fn is_struct_like(o: &serde_json::Map<String, Value>) -> bool {
-    !o.is_empty()
-        && o.keys()
-            .all(|k| k.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+    !o.is_empty() && o.keys().all(|k| k.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
 }
 
 impl<'t, 'a> Exec<'t, 'a> {
     fn errorf(&self, msg: impl Into<String>) -> Error {
         let (pos, context) = match self.at {
-            At::None => {
-                return Error::Exec {
-                    line: 0,
-                    col: 0,
-                    context: String::new(),
-                    msg: msg.into(),
-                }
-            }
+            At::None => return Error::Exec { line: 0, col: 0, context: String::new(), msg: msg.into() },
             At::Node(n) => (node_pos(n), n.to_string()),
             At::Pipe(p) => (p.pos, p.to_string()),
             At::Cmd(c) => (c.pos, c.to_string()),
@@ -98,12 +89,7 @@ impl<'t, 'a> Exec<'t, 'a> {
             Some(i) => (1 + text.matches('\n').count(), pos - (i + 1)),
             None => (1, pos),
         };
-        Error::Exec {
-            line,
-            col,
-            context,
-            msg: msg.into(),
-        }
+        Error::Exec { line, col, context, msg: msg.into() }
     }
 
     fn mark(&self) -> usize {
@@ -167,24 +153,18 @@ impl<'t, 'a> Exec<'t, 'a> {
             Node::Template(t) => {
                 let Some(body) = self.tree.defs.get(&t.name) else {
                     self.at = At::Template(node, t.pos);
-                    return Err(self.errorf(format!(
-                        "template {} not defined",
-                        crate::printf::go_quote(&t.name)
-                    )));
+                    return Err(self.errorf(format!("template {} not defined", crate::printf::go_quote(&t.name))));
                 };
                 if self.depth >= MAX_EXEC_DEPTH {
                     self.at = At::Template(node, t.pos);
-                    return Err(self.errorf(format!(
-                        "exceeded maximum template depth ({MAX_EXEC_DEPTH})"
-                    )));
+                    return Err(self.errorf(format!("exceeded maximum template depth ({MAX_EXEC_DEPTH})")));
                 }
                 let new_dot = match &t.pipe {
                     Some(p) => self.eval_pipeline(dot, p)?,
                     None => Val::Missing,
                 };
                 // No dynamic scoping: template invocations inherit no variables.
-                let saved =
-                    std::mem::replace(&mut self.vars, vec![("$".to_string(), new_dot.clone())]);
+                let saved = std::mem::replace(&mut self.vars, vec![("$".to_string(), new_dot.clone())]);
                 self.depth += 1;
                 let res = self.walk_list(&new_dot, body);
                 self.depth -= 1;
@@ -225,13 +205,7 @@ impl<'t, 'a> Exec<'t, 'a> {
         res
     }
 
-    fn one_iteration(
-        &mut self,
-        b: &'t Branch,
-        mark: usize,
-        index: Val<'a>,
-        elem: Val<'a>,
-    ) -> R<Flow> {
+    fn one_iteration(&mut self, b: &'t Branch, mark: usize, index: Val<'a>, elem: Val<'a>) -> R<Flow> {
         let decl = &b.pipe.decl;
         if !decl.is_empty() {
             if b.pipe.is_assign {
@@ -290,10 +264,9 @@ impl<'t, 'a> Exec<'t, 'a> {
             Val::Int(_) | Val::Uint(_) | Val::Byte(_) => {
                 // Go 1.22: range over an integer.
                 if b.pipe.decl.len() > 1 {
-                    return Err(self.errorf(format!(
-                        "can't use {} to iterate over more than one variable",
-                        val.to_go_string()
-                    )));
+                    return Err(
+                        self.errorf(format!("can't use {} to iterate over more than one variable", val.to_go_string()))
+                    );
                 }
                 let n = val.as_index().unwrap_or(0);
                 for i in 0..n.max(0) {
@@ -301,11 +274,7 @@ impl<'t, 'a> Exec<'t, 'a> {
                 }
             }
             Val::Missing | Val::Nil => {}
-            other => {
-                return Err(
-                    self.errorf(format!("range can't iterate over {}", other.to_go_string()))
-                )
-            }
+            other => return Err(self.errorf(format!("range can't iterate over {}", other.to_go_string()))),
         }
         if !iterated {
             if let Some(e) = &b.else_list {
@@ -340,12 +309,7 @@ impl<'t, 'a> Exec<'t, 'a> {
         Ok(())
     }
 
-    fn eval_command(
-        &mut self,
-        dot: &Val<'a>,
-        cmd: &'t Command,
-        fin: Option<Val<'a>>,
-    ) -> R<Val<'a>> {
+    fn eval_command(&mut self, dot: &Val<'a>, cmd: &'t Command, fin: Option<Val<'a>>) -> R<Val<'a>> {
         let Some(first) = cmd.args.first() else {
             return Err(self.errorf("empty command"));
         };
@@ -393,8 +357,7 @@ impl<'t, 'a> Exec<'t, 'a> {
     fn ideal_constant(&self, n: &crate::parse::Number) -> R<Val<'a>> {
         let t = &n.text;
         let lower = t.to_ascii_lowercase();
-        let is_hex_int =
-            lower.trim_start_matches(['+', '-']).starts_with("0x") && !lower.contains('p');
+        let is_hex_int = lower.trim_start_matches(['+', '-']).starts_with("0x") && !lower.contains('p');
         let is_rune = t.starts_with('\'');
         if n.float.is_some() && !is_hex_int && !is_rune && t.contains(['.', 'e', 'E', 'p', 'P']) {
             return Ok(Val::Float(n.float.unwrap_or(0.0)));
@@ -460,10 +423,7 @@ impl<'t, 'a> Exec<'t, 'a> {
         match recv {
             Val::Missing => {
                 if self.opts.missing_key == MissingKey::Error {
-                    return Err(self.errorf(format!(
-                        "nil data; no entry for key {}",
-                        crate::printf::go_quote(name)
-                    )));
+                    return Err(self.errorf(format!("nil data; no entry for key {}", crate::printf::go_quote(name))));
                 }
                 Ok(Val::Missing)
             }
@@ -486,19 +446,16 @@ impl<'t, 'a> Exec<'t, 'a> {
                             return Ok(m.get(key.as_ref()).map_or(Val::str(""), Val::from_json));
                         }
                         self.at = At::Arg(node);
-                        return Err(self.errorf(format!(
-                            "wrong number of args for {name}: want 1 got {}",
-                            call_args.len()
-                        )));
+                        return Err(
+                            self.errorf(format!("wrong number of args for {name}: want 1 got {}", call_args.len()))
+                        );
                     }
                     return Err(self.errorf(format!("{name} is not a method but has arguments")));
                 }
                 if let Some(v) = o.get(name) {
                     return Ok(Val::from_json(v));
                 }
-                let is_root = self
-                    .root
-                    .is_some_and(|r| matches!(r, Value::Object(ro) if std::ptr::eq(ro, o)));
+                let is_root = self.root.is_some_and(|r| matches!(r, Value::Object(ro) if std::ptr::eq(ro, o)));
                 let error = match self.opts.missing_key {
                     MissingKey::NoValue => false,
                     MissingKey::Error => true,
@@ -508,19 +465,11 @@ impl<'t, 'a> Exec<'t, 'a> {
                     return Ok(Val::Missing);
                 }
                 match (&self.opts.root_type, is_root) {
-                    (Some(t), true) => {
-                        Err(self.errorf(format!("can't evaluate field {name} in type {t}")))
-                    }
-                    _ => Err(self.errorf(format!(
-                        "map has no entry for key {}",
-                        crate::printf::go_quote(name)
-                    ))),
+                    (Some(t), true) => Err(self.errorf(format!("can't evaluate field {name} in type {t}"))),
+                    _ => Err(self.errorf(format!("map has no entry for key {}", crate::printf::go_quote(name)))),
                 }
             }
-            other => Err(self.errorf(format!(
-                "can't evaluate field {name} in type {}",
-                other.type_name()
-            ))),
+            other => Err(self.errorf(format!("can't evaluate field {name} in type {}", other.type_name()))),
         }
     }
 
@@ -535,10 +484,7 @@ impl<'t, 'a> Exec<'t, 'a> {
     ) -> R<Val<'a>> {
         self.at = At::Arg(node);
         let Some(func) = Func::lookup(name) else {
-            return Err(self.errorf(format!(
-                "{} is not a defined function",
-                crate::printf::go_quote(name)
-            )));
+            return Err(self.errorf(format!("{} is not a defined function", crate::printf::go_quote(name))));
         };
         let sig = func.sig(self.header);
         // The zeroth argument is the function name itself.
@@ -547,18 +493,16 @@ impl<'t, 'a> Exec<'t, 'a> {
         let num_fixed = if sig.variadic.is_some() {
             let fixed = sig.fixed.len();
             if num_in < fixed {
-                return Err(self.errorf(format!(
-                    "wrong number of args for {name}: want at least {fixed} got {}",
-                    args.len()
-                )));
+                return Err(
+                    self.errorf(format!("wrong number of args for {name}: want at least {fixed} got {}", args.len()))
+                );
             }
             fixed
         } else {
             if num_in != sig.fixed.len() {
-                return Err(self.errorf(format!(
-                    "wrong number of args for {name}: want {} got {num_in}",
-                    sig.fixed.len()
-                )));
+                return Err(
+                    self.errorf(format!("wrong number of args for {name}: want {} got {num_in}", sig.fixed.len()))
+                );
             }
             args.len()
         };
@@ -589,11 +533,7 @@ impl<'t, 'a> Exec<'t, 'a> {
             }
         }
         if let Some(f) = fin {
-            let t = if num_in - 1 < sig.fixed.len() {
-                sig.fixed[num_in - 1]
-            } else {
-                sig.variadic.unwrap_or(Ty::Any)
-            };
+            let t = if num_in - 1 < sig.fixed.len() { sig.fixed[num_in - 1] } else { sig.variadic.unwrap_or(Ty::Any) };
             argv.push(self.validate_type(f, t)?);
         }
         if func == Func::Json && !self.header && self.opts.escape_html_in_row_json {
@@ -624,9 +564,7 @@ impl<'t, 'a> Exec<'t, 'a> {
             (Val::Missing, Ty::Any) => return Ok(Val::Nil),
             (_, Ty::Any | Ty::Value) => true,
             (Val::Missing, Ty::StrSlice) => return Ok(Val::Nil),
-            (Val::Missing, _) => {
-                return Err(self.errorf(format!("invalid value; expected {}", ty.go_name())))
-            }
+            (Val::Missing, _) => return Err(self.errorf(format!("invalid value; expected {}", ty.go_name()))),
             (Val::Str(_), Ty::Str) => true,
             (Val::Int(_), Ty::Int) => true,
             (Val::Strings(_), Ty::StrSlice) => true,
@@ -634,11 +572,7 @@ impl<'t, 'a> Exec<'t, 'a> {
             _ => false,
         };
         if !ok {
-            return Err(self.errorf(format!(
-                "wrong type for value; expected {}; got {}",
-                ty.go_name(),
-                v.type_name()
-            )));
+            return Err(self.errorf(format!("wrong type for value; expected {}; got {}", ty.go_name(), v.type_name())));
         }
         Ok(v)
     }
@@ -677,9 +611,7 @@ impl<'t, 'a> Exec<'t, 'a> {
                     Ty::Any | Ty::Value => Ok(Val::Bool(*b)),
                     Ty::Str => Err(self.errorf(format!("expected string; found {n}"))),
                     Ty::Int => Err(self.errorf(format!("expected integer; found {n}"))),
-                    Ty::StrSlice => {
-                        Err(self.errorf(format!("can't handle {n} for arg of type []string")))
-                    }
+                    Ty::StrSlice => Err(self.errorf(format!("can't handle {n} for arg of type []string"))),
                 }
             }
             Arg::Number(_, num) => {
@@ -690,18 +622,14 @@ impl<'t, 'a> Exec<'t, 'a> {
                         None => Err(self.errorf(format!("expected integer; found {n}"))),
                     },
                     Ty::Str => Err(self.errorf(format!("expected string; found {n}"))),
-                    Ty::StrSlice => {
-                        Err(self.errorf(format!("can't handle {n} for arg of type []string")))
-                    }
+                    Ty::StrSlice => Err(self.errorf(format!("can't handle {n} for arg of type []string"))),
                 }
             }
             Arg::Str { text, .. } => {
                 return match ty {
                     Ty::Any | Ty::Value | Ty::Str => Ok(Val::str(text.clone())),
                     Ty::Int => Err(self.errorf(format!("expected integer; found {n}"))),
-                    Ty::StrSlice => {
-                        Err(self.errorf(format!("can't handle {n} for arg of type []string")))
-                    }
+                    Ty::StrSlice => Err(self.errorf(format!("can't handle {n} for arg of type []string"))),
                 }
             }
         };

@@ -64,10 +64,7 @@ pub fn resolve_format(source: &str, default_table: &str, raw: Option<&str>) -> S
 
 /// Builds a header map from `(field, title)` pairs.
 pub fn headers(pairs: &[(&str, &str)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), Value::String((*v).to_string())))
-        .collect()
+    pairs.iter().map(|(k, v)| ((*k).to_string(), Value::String((*v).to_string()))).collect()
 }
 
 /// docker-cli's `Context.preFormat`: strips the `table` prefix, maps `json`
@@ -79,9 +76,7 @@ fn pre_format(format: &str) -> String {
         Kind::Json => JSON_FORMAT,
         _ => format,
     };
-    f.trim_matches(' ')
-        .replace("\\t", "\t")
-        .replace("\\n", "\n")
+    f.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n")
 }
 
 /// Renders rows for list commands (`docker ps`, `docker images`, ...).
@@ -97,10 +92,8 @@ impl Formatter {
     /// here.
     pub fn new(format: &str) -> Result<Formatter> {
         let kind = Kind::of(format);
-        let template = Template::parse(&pre_format(format))?.with_options(Options {
-            escape_html_in_row_json: true,
-            ..Options::default()
-        });
+        let template = Template::parse(&pre_format(format))?
+            .with_options(Options { escape_html_in_row_json: true, ..Options::default() });
         Ok(Formatter { kind, template })
     }
 
@@ -234,11 +227,7 @@ impl Inspector {
             JSON_FORMAT_KEY => InspectMode::Json,
             f => InspectMode::Template(Box::new(Template::parse(f)?)),
         };
-        Ok(Inspector {
-            mode,
-            elements: Vec::new(),
-            buffer: String::new(),
-        })
+        Ok(Inspector { mode, elements: Vec::new(), buffer: String::new() })
     }
 
     /// Sets the execution options of a template inspector.

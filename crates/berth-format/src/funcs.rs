@@ -133,9 +133,7 @@ impl Func {
             Func::Call => sig(&[Value], Some(Value)),
             Func::Not | Func::Len => sig(&[Value], None),
             Func::Ne | Func::Lt | Func::Le | Func::Gt | Func::Ge => sig(&[Value, Value], None),
-            Func::Print | Func::Println | Func::Html | Func::Js | Func::UrlQuery => {
-                sig(&[], Some(Any))
-            }
+            Func::Print | Func::Println | Func::Html | Func::Js | Func::UrlQuery => sig(&[], Some(Any)),
             Func::Printf => sig(&[Str], Some(Any)),
             Func::Json => sig(&[Any], None),
             Func::Split => sig(&[Str, Str], None),
@@ -163,22 +161,11 @@ fn as_int(v: &Val<'_>) -> i64 {
 
 /// Calls `f` with converted arguments. `header` selects docker's header
 /// variants. `callee` is the source text of `call`'s first argument.
-pub(crate) fn call<'a>(
-    f: Func,
-    args: Vec<Val<'a>>,
-    header: bool,
-    callee: &str,
-) -> Result<Val<'a>, String> {
+pub(crate) fn call<'a>(f: Func, args: Vec<Val<'a>>, header: bool, callee: &str) -> Result<Val<'a>, String> {
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Val::Missing);
     if header {
         match f {
-            Func::Json
-            | Func::Split
-            | Func::Join
-            | Func::Title
-            | Func::Lower
-            | Func::Upper
-            | Func::Truncate => {
+            Func::Json | Func::Split | Func::Join | Func::Title | Func::Lower | Func::Upper | Func::Truncate => {
                 return Ok(arg(0));
             }
             _ => {}
@@ -228,12 +215,9 @@ pub(crate) fn call<'a>(
             let sep = as_str(&arg(1)).to_string();
             match arg(0) {
                 Val::Strings(s) => Val::str(s.join(&sep)),
-                Val::Array(a) => Val::str(
-                    a.iter()
-                        .map(|v| v.as_str().unwrap_or_default())
-                        .collect::<Vec<_>>()
-                        .join(&sep),
-                ),
+                Val::Array(a) => {
+                    Val::str(a.iter().map(|v| v.as_str().unwrap_or_default()).collect::<Vec<_>>().join(&sep))
+                }
                 _ => Val::str(""),
             }
         }
@@ -250,11 +234,7 @@ pub(crate) fn call<'a>(
             if s.is_empty() {
                 Val::str("")
             } else {
-                Val::str(format!(
-                    "{}{s}{}",
-                    " ".repeat(pre as usize),
-                    " ".repeat(suf as usize)
-                ))
+                Val::str(format!("{}{s}{}", " ".repeat(pre as usize), " ".repeat(suf as usize)))
             }
         }
         Func::Truncate => {
@@ -315,16 +295,7 @@ fn eval_args(args: &[Val<'_>]) -> String {
     if let [Val::Str(s)] = args {
         return s.to_string();
     }
-    let conv: Vec<Val<'_>> = args
-        .iter()
-        .map(|a| {
-            if a.is_nil() {
-                Val::str("<no value>")
-            } else {
-                a.clone()
-            }
-        })
-        .collect();
+    let conv: Vec<Val<'_>> = args.iter().map(|a| if a.is_nil() { Val::str("<no value>") } else { a.clone() }).collect();
     sprint(&conv)
 }
 
@@ -371,9 +342,7 @@ pub(crate) fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             b' ' => out.push('+'),
             b => out.push_str(&format!("%{b:02X}")),
         }
@@ -385,9 +354,7 @@ pub(crate) fn query_escape(s: &str) -> String {
 fn index_arg(v: &Val<'_>, cap: usize) -> Result<usize, String> {
     let x = match v {
         Val::Missing | Val::Nil => return Err("cannot index slice/array with nil".into()),
-        v => v
-            .as_index()
-            .ok_or_else(|| format!("cannot index slice/array with type {}", v.type_name()))?,
+        v => v.as_index().ok_or_else(|| format!("cannot index slice/array with type {}", v.type_name()))?,
     };
     if x < 0 || x as u64 > cap as u64 {
         return Err(format!("index out of range: {x}"));
@@ -420,24 +387,15 @@ fn index<'a>(args: &[Val<'a>]) -> Result<Val<'a>, String> {
                 let i = index_arg(idx, len)?;
                 match item.elem(i) {
                     Some(v) => v,
-                    None if matches!(item, Val::Str(_)) => {
-                        return Err("reflect: string index out of range".into())
-                    }
+                    None if matches!(item, Val::Str(_)) => return Err("reflect: string index out of range".into()),
                     None => return Err("reflect: slice index out of range".into()),
                 }
             }
             Val::Object(o) => {
                 let key = match idx {
                     Val::Str(s) => s,
-                    Val::Missing | Val::Nil => {
-                        return Err("value is nil; should be of type string".into())
-                    }
-                    other => {
-                        return Err(format!(
-                            "value has type {}; should be string",
-                            other.type_name()
-                        ))
-                    }
+                    Val::Missing | Val::Nil => return Err("value is nil; should be of type string".into()),
+                    other => return Err(format!("value has type {}; should be string", other.type_name())),
                 };
                 match o.get(key.as_ref()) {
                     Some(v) => Val::from_json(v),
@@ -611,10 +569,7 @@ mod tests {
     #[test]
     fn escapers() {
         assert_eq!(html_escape("<a&b>\"'"), "&lt;a&amp;b&gt;&#34;&#39;");
-        assert_eq!(
-            js_escape("<a&b>=\"'\n\u{e9}\\"),
-            "\\u003Ca\\u0026b\\u003E\\u003D\\\"\\'\\u000A\u{e9}\\\\"
-        );
+        assert_eq!(js_escape("<a&b>=\"'\n\u{e9}\\"), "\\u003Ca\\u0026b\\u003E\\u003D\\\"\\'\\u000A\u{e9}\\\\");
         assert_eq!(query_escape("a b&c/é"), "a+b%26c%2F%C3%A9");
     }
 

@@ -148,14 +148,7 @@ pub(crate) fn row_json(o: &serde_json::Map<String, Value>) -> String {
 /// Go's `json.MarshalIndent(v, prefix, indent)` layout (also what
 /// `json.Indent` produces): one element per line, `": "` after keys,
 /// empty arrays and objects kept as `[]` and `{}`.
-pub(crate) fn write_indent(
-    out: &mut String,
-    v: &Value,
-    prefix: &str,
-    indent: &str,
-    depth: usize,
-    escape_html: bool,
-) {
+pub(crate) fn write_indent(out: &mut String, v: &Value, prefix: &str, indent: &str, depth: usize, escape_html: bool) {
     let newline = |out: &mut String, d: usize| {
         out.push('\n');
         out.push_str(prefix);
@@ -224,13 +217,9 @@ mod tests {
         let v = json!({"a": "<b>&\"\\\n\t\u{1}\u{7f}\u{2028}é"});
         assert_eq!(
             to_go_json(&v, true),
-            r#"{"a":"\u003cb\u003e\u0026\"\\\n\t\u0001\u{7f}\u2028é"}"#
-                .replace("\\u{7f}", "\u{7f}")
+            r#"{"a":"\u003cb\u003e\u0026\"\\\n\t\u0001\u{7f}\u2028é"}"#.replace("\\u{7f}", "\u{7f}")
         );
-        assert_eq!(
-            to_go_json(&v, false),
-            r#"{"a":"<b>&\"\\\n\t\u0001\u{7f}\u2028é"}"#.replace("\\u{7f}", "\u{7f}")
-        );
+        assert_eq!(to_go_json(&v, false), r#"{"a":"<b>&\"\\\n\t\u0001\u{7f}\u2028é"}"#.replace("\\u{7f}", "\u{7f}"));
     }
 
     #[test]

@@ -160,14 +160,7 @@ struct Lexer<'a> {
 /// Scans `input` into items. The result always ends with an `Eof` or an
 /// `Error` item.
 pub(crate) fn lex(input: &str) -> Vec<Item> {
-    let mut l = Lexer {
-        input,
-        pos: 0,
-        start: 0,
-        paren_depth: 0,
-        items: Vec::new(),
-        done: false,
-    };
+    let mut l = Lexer { input, pos: 0, start: 0, paren_depth: 0, items: Vec::new(), done: false };
     l.run();
     l.items
 }
@@ -222,12 +215,7 @@ impl<'a> Lexer<'a> {
 
     fn emit(&mut self, kind: ItemKind) {
         let val = self.input[self.start..self.pos].to_string();
-        self.items.push(Item {
-            kind,
-            pos: self.start,
-            line: self.line_at(self.start),
-            val,
-        });
+        self.items.push(Item { kind, pos: self.start, line: self.line_at(self.start), val });
         self.start = self.pos;
     }
 
@@ -236,12 +224,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn errorf(&mut self, msg: String) -> State {
-        self.items.push(Item {
-            kind: ItemKind::Error,
-            pos: self.start,
-            line: self.line_at(self.start),
-            val: msg,
-        });
+        self.items.push(Item { kind: ItemKind::Error, pos: self.start, line: self.line_at(self.start), val: msg });
         self.done = true;
         State::Done
     }
@@ -413,12 +396,7 @@ impl<'a> Lexer<'a> {
                 self.emit(ItemKind::RightParen);
             }
             c if c.is_ascii() && !c.is_ascii_control() => self.emit(ItemKind::Char),
-            c => {
-                return self.errorf(format!(
-                    "unrecognized character in action: {}",
-                    crate::printf::go_sharp_u(c)
-                ))
-            }
+            c => return self.errorf(format!("unrecognized character in action: {}", crate::printf::go_sharp_u(c))),
         }
         State::InsideAction
     }
@@ -485,11 +463,7 @@ impl<'a> Lexer<'a> {
 
     fn lex_field_or_variable(&mut self, kind: ItemKind) -> State {
         if self.at_terminator() {
-            self.emit(if kind == ItemKind::Variable {
-                ItemKind::Variable
-            } else {
-                ItemKind::Dot
-            });
+            self.emit(if kind == ItemKind::Variable { ItemKind::Variable } else { ItemKind::Dot });
             return State::InsideAction;
         }
         while let Some(c) = self.peek() {
@@ -535,19 +509,13 @@ impl<'a> Lexer<'a> {
     fn lex_number(&mut self) -> State {
         if !self.scan_number() {
             let text = self.input[self.start..self.pos].to_string();
-            return self.errorf(format!(
-                "bad number syntax: {}",
-                crate::printf::go_quote(&text)
-            ));
+            return self.errorf(format!("bad number syntax: {}", crate::printf::go_quote(&text)));
         }
         if let Some('+' | '-') = self.peek() {
             // Complex: 1+2i. No spaces, must end in 'i'.
             if !self.scan_number() || !self.input[..self.pos].ends_with('i') {
                 let text = self.input[self.start..self.pos].to_string();
-                return self.errorf(format!(
-                    "bad number syntax: {}",
-                    crate::printf::go_quote(&text)
-                ));
+                return self.errorf(format!("bad number syntax: {}", crate::printf::go_quote(&text)));
             }
             self.emit(ItemKind::Complex);
         } else {
@@ -657,29 +625,13 @@ mod tests {
     #[test]
     fn comments_are_dropped() {
         let k = kinds("x {{- /* hi */ -}} y");
-        assert_eq!(
-            k,
-            vec![
-                (ItemKind::Text, "x".into()),
-                (ItemKind::Text, "y".into()),
-                (ItemKind::Eof, "".into())
-            ]
-        );
+        assert_eq!(k, vec![(ItemKind::Text, "x".into()), (ItemKind::Text, "y".into()), (ItemKind::Eof, "".into())]);
     }
 
     #[test]
     fn errors() {
-        assert_eq!(
-            lex("{{.A").last().map(|i| i.val.clone()),
-            Some("unclosed action".into())
-        );
-        assert_eq!(
-            lex("{{.A}").last().map(|i| i.val.clone()),
-            Some("bad character U+007D '}'".into())
-        );
-        assert_eq!(
-            lex("{{/* x }}").last().map(|i| i.val.clone()),
-            Some("unclosed comment".into())
-        );
+        assert_eq!(lex("{{.A").last().map(|i| i.val.clone()), Some("unclosed action".into()));
+        assert_eq!(lex("{{.A}").last().map(|i| i.val.clone()), Some("bad character U+007D '}'".into()));
+        assert_eq!(lex("{{/* x }}").last().map(|i| i.val.clone()), Some("unclosed comment".into()));
     }
 }

@@ -54,8 +54,8 @@ mod tabwriter;
 mod value;
 
 pub use formatter::{
-    headers, render_one, render_table, resolve_format, Formatter, Inspector, Kind, JSON_FORMAT,
-    JSON_FORMAT_KEY, RAW_FORMAT_KEY, TABLE_FORMAT_KEY,
+    headers, render_one, render_table, resolve_format, Formatter, Inspector, Kind, JSON_FORMAT, JSON_FORMAT_KEY,
+    RAW_FORMAT_KEY, TABLE_FORMAT_KEY,
 };
 pub use json::{to_go_json, to_go_json_indent};
 pub use tabwriter::{align_docker, TabWriter};
@@ -151,10 +151,7 @@ impl Template {
     /// Parses a Go template with docker's function set.
     pub fn parse(text: &str) -> Result<Template> {
         let tree = parse::parse(text, &|name| funcs::Func::lookup(name).is_some())?;
-        Ok(Template {
-            tree,
-            options: Options::default(),
-        })
+        Ok(Template { tree, options: Options::default() })
     }
 
     /// Replaces the execution options.

@@ -84,32 +84,15 @@ pub(crate) struct Number {
 /// An operand.
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
-    Field {
-        pos: usize,
-        ident: Vec<String>,
-    },
-    Chain {
-        pos: usize,
-        node: Box<Arg>,
-        fields: Vec<String>,
-    },
-    Variable {
-        pos: usize,
-        ident: Vec<String>,
-    },
-    Identifier {
-        pos: usize,
-        name: String,
-    },
+    Field { pos: usize, ident: Vec<String> },
+    Chain { pos: usize, node: Box<Arg>, fields: Vec<String> },
+    Variable { pos: usize, ident: Vec<String> },
+    Identifier { pos: usize, name: String },
     Dot(usize),
     Nil(usize),
     Bool(usize, bool),
     Number(usize, Number),
-    Str {
-        pos: usize,
-        quoted: String,
-        text: String,
-    },
+    Str { pos: usize, quoted: String, text: String },
     Pipe(Box<Pipe>),
 }
 
@@ -222,11 +205,7 @@ impl fmt::Display for Node {
             Node::Range(b) => branch(f, "range", b),
             Node::With(b) => branch(f, "with", b),
             Node::Template(t) => match &t.pipe {
-                Some(p) => write!(
-                    f,
-                    "{{{{template {} {p}}}}}",
-                    crate::printf::go_quote(&t.name)
-                ),
+                Some(p) => write!(f, "{{{{template {} {p}}}}}", crate::printf::go_quote(&t.name)),
                 None => write!(f, "{{{{template {}}}}}", crate::printf::go_quote(&t.name)),
             },
             Node::Break(_) => f.write_str("{{break}}"),
@@ -271,30 +250,20 @@ pub(crate) fn parse(text: &str, has_func: &dyn Fn(&str) -> bool) -> PResult<Tree
         has_func,
     };
     let root = p.parse_root()?;
-    Ok(Tree {
-        root,
-        defs: p.defs,
-        text: text.to_string(),
-    })
+    Ok(Tree { root, defs: p.defs, text: text.to_string() })
 }
 
 impl Parser<'_> {
     fn errorf(&self, msg: impl Into<String>) -> Error {
-        Error::Parse {
-            line: self.line,
-            msg: msg.into(),
-        }
+        Error::Parse { line: self.line, msg: msg.into() }
     }
 
     fn next(&mut self) -> Item {
         let it = match self.items.get(self.idx) {
             Some(it) => it.clone(),
-            None => self.items.last().cloned().unwrap_or(Item {
-                kind: ItemKind::Eof,
-                pos: 0,
-                line: 1,
-                val: String::new(),
-            }),
+            None => {
+                self.items.last().cloned().unwrap_or(Item { kind: ItemKind::Eof, pos: 0, line: 1, val: String::new() })
+            }
         };
         if self.idx < self.items.len() {
             self.idx += 1;
@@ -397,9 +366,7 @@ impl Parser<'_> {
 
     /// Go keeps an existing definition when the new one is empty.
     fn add_def(&mut self, name: String, list: Vec<Node>) {
-        let empty = list
-            .iter()
-            .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()));
+        let empty = list.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()));
         if empty && self.defs.contains_key(&name) {
             return;
         }
@@ -467,11 +434,7 @@ impl Parser<'_> {
         if self.range_depth == 0 {
             return Err(self.errorf(format!("{{{{{name}}}}} outside {{{{range}}}}")));
         }
-        Ok(if name == "break" {
-            Node::Break(pos)
-        } else {
-            Node::Continue(pos)
-        })
+        Ok(if name == "break" { Node::Break(pos) } else { Node::Continue(pos) })
     }
 
     fn else_control(&mut self) -> PResult<Elem> {
@@ -492,11 +455,7 @@ impl Parser<'_> {
         self.vars.truncate(mark);
         self.depth -= 1;
         let (pipe, list, else_list) = result?;
-        let b = Branch {
-            pipe,
-            list,
-            else_list,
-        };
+        let b = Branch { pipe, list, else_list };
         Ok(match context {
             "if" => Node::If(b),
             "range" => Node::Range(b),
@@ -547,11 +506,7 @@ impl Parser<'_> {
         } else {
             None
         };
-        Ok(Node::Template(TemplateCall {
-            pos: it.pos,
-            name,
-            pipe,
-        }))
+        Ok(Node::Template(TemplateCall { pos: it.pos, name, pipe }))
     }
 
     /// `{{block "name" pipeline}} T1 {{end}}` is shorthand for defining the
@@ -571,11 +526,7 @@ impl Parser<'_> {
             return Err(self.errorf(format!("unexpected {{{{else}}}} in {CONTEXT}")));
         }
         self.add_def(name.clone(), list);
-        Ok(Node::Template(TemplateCall {
-            pos: it.pos,
-            name,
-            pipe: Some(pipe),
-        }))
+        Ok(Node::Template(TemplateCall { pos: it.pos, name, pipe: Some(pipe) }))
     }
 
     fn template_name(&mut self, it: &Item, context: &str) -> PResult<String> {
@@ -592,12 +543,7 @@ impl Parser<'_> {
     /// declarations? command ('|' command)*
     fn pipeline(&mut self, context: &str, end: ItemKind) -> PResult<Pipe> {
         let start = self.peek_non_space();
-        let mut pipe = Pipe {
-            pos: start.pos,
-            is_assign: false,
-            decl: Vec::new(),
-            cmds: Vec::new(),
-        };
+        let mut pipe = Pipe { pos: start.pos, is_assign: false, decl: Vec::new(), cmds: Vec::new() };
         'decls: loop {
             let v = self.peek_non_space();
             if v.kind != ItemKind::Variable {
@@ -668,14 +614,9 @@ impl Parser<'_> {
         // Only the first command of a pipeline can start with a
         // non-executable operand.
         for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
-            if let Some(
-                Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str { .. },
-            ) = c.args.first()
+            if let Some(Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str { .. }) = c.args.first()
             {
-                return Err(self.errorf(format!(
-                    "non executable command in pipeline stage {}",
-                    i + 1
-                )));
+                return Err(self.errorf(format!("non executable command in pipeline stage {}", i + 1)));
             }
         }
         Ok(())
@@ -684,10 +625,7 @@ impl Parser<'_> {
     /// operand (space operand)*
     fn command(&mut self) -> PResult<Command> {
         let pos = self.peek_non_space().pos;
-        let mut cmd = Command {
-            pos,
-            args: Vec::new(),
-        };
+        let mut cmd = Command { pos, args: Vec::new() };
         loop {
             self.peek_non_space();
             if let Some(op) = self.operand()? {
@@ -732,16 +670,11 @@ impl Parser<'_> {
                 Arg::Variable { pos, ident }
             }
             Arg::Bool(..) | Arg::Str { .. } | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
-                return Err(self.errorf(format!(
-                    "unexpected . after term {}",
-                    crate::printf::go_quote(&node.to_string())
-                )));
+                return Err(
+                    self.errorf(format!("unexpected . after term {}", crate::printf::go_quote(&node.to_string())))
+                );
             }
-            other => Arg::Chain {
-                pos,
-                node: Box::new(other),
-                fields,
-            },
+            other => Arg::Chain { pos, node: Box::new(other), fields },
         }))
     }
 
@@ -750,15 +683,9 @@ impl Parser<'_> {
         Ok(Some(match it.kind {
             ItemKind::Identifier => {
                 if !(self.has_func)(&it.val) {
-                    return Err(self.errorf(format!(
-                        "function {} not defined",
-                        crate::printf::go_quote(&it.val)
-                    )));
+                    return Err(self.errorf(format!("function {} not defined", crate::printf::go_quote(&it.val))));
                 }
-                Arg::Identifier {
-                    pos: it.pos,
-                    name: it.val,
-                }
+                Arg::Identifier { pos: it.pos, name: it.val }
             }
             ItemKind::Dot => Arg::Dot(it.pos),
             ItemKind::Nil => Arg::Nil(it.pos),
@@ -766,17 +693,11 @@ impl Parser<'_> {
                 let ident: Vec<String> = it.val.split('.').map(str::to_string).collect();
                 let name = ident.first().cloned().unwrap_or_default();
                 if !self.vars.contains(&name) {
-                    return Err(self.errorf(format!(
-                        "undefined variable {}",
-                        crate::printf::go_quote(&name)
-                    )));
+                    return Err(self.errorf(format!("undefined variable {}", crate::printf::go_quote(&name))));
                 }
                 Arg::Variable { pos: it.pos, ident }
             }
-            ItemKind::Field => Arg::Field {
-                pos: it.pos,
-                ident: vec![it.val[1..].to_string()],
-            },
+            ItemKind::Field => Arg::Field { pos: it.pos, ident: vec![it.val[1..].to_string()] },
             ItemKind::Bool => Arg::Bool(it.pos, it.val == "true"),
             ItemKind::CharConstant | ItemKind::Complex | ItemKind::Number => {
                 let n = self.number(&it)?;
@@ -790,11 +711,7 @@ impl Parser<'_> {
             }
             ItemKind::String | ItemKind::RawString => {
                 let text = self.unquote(&it.val)?;
-                Arg::Str {
-                    pos: it.pos,
-                    quoted: it.val,
-                    text,
-                }
+                Arg::Str { pos: it.pos, quoted: it.val, text }
             }
             _ => {
                 self.backup();
@@ -806,17 +723,12 @@ impl Parser<'_> {
     /// Go's `newNumber`.
     fn number(&self, it: &Item) -> PResult<Number> {
         let text = it.val.as_str();
-        let mut n = Number {
-            text: text.to_string(),
-            int: None,
-            uint: None,
-            float: None,
-        };
+        let mut n = Number { text: text.to_string(), int: None, uint: None, float: None };
         match it.kind {
             ItemKind::CharConstant => {
                 let inner = &text[1..];
-                let (c, tail) = crate::printf::unquote_char(inner, '\'')
-                    .ok_or_else(|| self.errorf("invalid syntax"))?;
+                let (c, tail) =
+                    crate::printf::unquote_char(inner, '\'').ok_or_else(|| self.errorf("invalid syntax"))?;
                 if tail != "'" {
                     return Err(self.errorf(format!("malformed character constant: {text}")));
                 }
@@ -826,18 +738,14 @@ impl Parser<'_> {
                 return Ok(n);
             }
             ItemKind::Complex => {
-                return Err(self.errorf(format!(
-                    "complex constants are not supported: {}",
-                    crate::printf::go_quote(text)
-                )));
+                return Err(
+                    self.errorf(format!("complex constants are not supported: {}", crate::printf::go_quote(text)))
+                );
             }
             _ => {}
         }
         if text.ends_with('i') {
-            return Err(self.errorf(format!(
-                "complex constants are not supported: {}",
-                crate::printf::go_quote(text)
-            )));
+            return Err(self.errorf(format!("complex constants are not supported: {}", crate::printf::go_quote(text))));
         }
         n.uint = parse_go_uint(text);
         n.int = parse_go_int(text);
@@ -852,10 +760,7 @@ impl Parser<'_> {
             // A float without '.', 'e' or 'p' would be an integer too large
             // to fit: Go rejects it.
             if !text.contains(['.', 'e', 'E', 'p', 'P']) {
-                return Err(self.errorf(format!(
-                    "integer overflow: {}",
-                    crate::printf::go_quote(text)
-                )));
+                return Err(self.errorf(format!("integer overflow: {}", crate::printf::go_quote(text))));
             }
             n.float = Some(f);
             if f.fract() == 0.0 && f.abs() < 9.2e18 {
@@ -866,10 +771,7 @@ impl Parser<'_> {
             }
         }
         if n.int.is_none() && n.uint.is_none() && n.float.is_none() {
-            return Err(self.errorf(format!(
-                "illegal number syntax: {}",
-                crate::printf::go_quote(text)
-            )));
+            return Err(self.errorf(format!("illegal number syntax: {}", crate::printf::go_quote(text))));
         }
         Ok(n)
     }
@@ -933,11 +835,7 @@ fn parse_go_float(text: &str) -> Option<f64> {
     if unsigned.starts_with("0x") {
         return parse_hex_float(&lower);
     }
-    if unsigned.is_empty()
-        || unsigned == "."
-        || unsigned.contains("inf")
-        || unsigned.contains("nan")
-    {
+    if unsigned.is_empty() || unsigned == "." || unsigned.contains("inf") || unsigned.contains("nan") {
         return None;
     }
     // Out of range values are a syntax error, as strconv.ParseFloat fails.
@@ -1009,18 +907,9 @@ mod tests {
         assert_eq!(msg("{{end}}"), "template: :1: unexpected {{end}}");
         assert_eq!(msg("{{}}"), "template: :1: missing value for command");
         assert_eq!(msg("{{$x}}"), "template: :1: undefined variable \"$x\"");
-        assert_eq!(
-            msg("{{break}}"),
-            "template: :1: {{break}} outside {{range}}"
-        );
-        assert_eq!(
-            msg("{{\"a\" | \"b\"}}"),
-            "template: :1: non executable command in pipeline stage 2"
-        );
+        assert_eq!(msg("{{break}}"), "template: :1: {{break}} outside {{range}}");
+        assert_eq!(msg("{{\"a\" | \"b\"}}"), "template: :1: non executable command in pipeline stage 2");
         assert_eq!(msg("{{ .A.}}"), "template: :1: unexpected <.> in operand");
-        assert_eq!(
-            msg("{{'ab'}}"),
-            "template: :1: malformed character constant: 'ab'"
-        );
+        assert_eq!(msg("{{'ab'}}"), "template: :1: malformed character constant: 'ab'");
     }
 }

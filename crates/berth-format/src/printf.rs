@@ -57,11 +57,7 @@ fn push_escaped(out: &mut String, c: char, quote: char, ascii_only: bool) {
         out.push(c);
         return;
     }
-    let printable = if ascii_only {
-        c.is_ascii() && is_print(c)
-    } else {
-        is_print(c)
-    };
+    let printable = if ascii_only { c.is_ascii() && is_print(c) } else { is_print(c) };
     if printable {
         out.push(c);
         return;
@@ -152,8 +148,7 @@ pub(crate) fn go_unquote(q: &str) -> Option<String> {
     let mut s = q.strip_prefix('"')?.strip_suffix('"')?;
     let mut bytes: Vec<u8> = Vec::with_capacity(s.len());
     while !s.is_empty() {
-        let byte_escape = s.starts_with("\\x")
-            || s.starts_with('\\') && s[1..].starts_with(|c: char| c.is_digit(8));
+        let byte_escape = s.starts_with("\\x") || s.starts_with('\\') && s[1..].starts_with(|c: char| c.is_digit(8));
         let (v, rest) = unquote_char(s, '"')?;
         if byte_escape {
             bytes.push(u8::try_from(v).ok()?);
@@ -399,11 +394,7 @@ fn bad_verb(out: &mut String, arg: &Val<'_>, verb: char, spec: Spec) {
 /// where Go prints nil interfaces as `<nil>` whatever the verb.
 fn format_arg(out: &mut String, arg: &Val<'_>, verb: char, spec: Spec, top: bool) {
     if verb == 'T' {
-        let t = if arg.is_nil() {
-            "<nil>"
-        } else {
-            arg.type_name()
-        };
+        let t = if arg.is_nil() { "<nil>" } else { arg.type_name() };
         pad(out, t, spec);
         return;
     }
@@ -474,18 +465,12 @@ fn format_int(out: &mut String, v: i128, verb: char, spec: Spec, arg: &Val<'_>) 
         'x' => format!("{abs:x}"),
         'X' => format!("{abs:X}"),
         'c' => {
-            let c = u32::try_from(v)
-                .ok()
-                .and_then(char::from_u32)
-                .unwrap_or('\u{FFFD}');
+            let c = u32::try_from(v).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
             pad(out, &c.to_string(), spec);
             return;
         }
         'q' => {
-            let c = u32::try_from(v)
-                .ok()
-                .and_then(char::from_u32)
-                .unwrap_or('\u{FFFD}');
+            let c = u32::try_from(v).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
             let q = quote_with(&c.to_string(), '\'', spec.plus);
             pad(out, &q, spec);
             return;
@@ -606,8 +591,7 @@ fn format_str(out: &mut String, s: &str, verb: char, spec: Spec, arg: &Val<'_>) 
     match verb {
         's' | 'v' => pad(out, s, spec),
         'q' => {
-            let q = if spec.sharp && !s.contains('`') && s.chars().all(|c| c == '\t' || is_print(c))
-            {
+            let q = if spec.sharp && !s.contains('`') && s.chars().all(|c| c == '\t' || is_print(c)) {
                 format!("`{s}`")
             } else {
                 quote_with(s, '"', spec.plus)
@@ -655,24 +639,10 @@ mod tests {
 
     #[test]
     fn printf_basics() {
-        let args = [
-            Val::Float(4.56789),
-            s("ab"),
-            s("a\"b"),
-            s("hi"),
-            Val::Int(42),
-            Val::Bool(true),
-            Val::Int(7),
-        ];
-        assert_eq!(
-            sprintf("%5.2f|%-6s|%q|%x|%d|%v|%s", &args),
-            " 4.57|ab    |\"a\\\"b\"|6869|42|true|%!s(int=7)"
-        );
+        let args = [Val::Float(4.56789), s("ab"), s("a\"b"), s("hi"), Val::Int(42), Val::Bool(true), Val::Int(7)];
+        assert_eq!(sprintf("%5.2f|%-6s|%q|%x|%d|%v|%s", &args), " 4.57|ab    |\"a\\\"b\"|6869|42|true|%!s(int=7)");
         assert_eq!(sprintf("%d %s", &[]), "%!d(MISSING) %!s(MISSING)");
-        assert_eq!(
-            sprintf("%d", &[s("x"), Val::Int(3)]),
-            "%!d(string=x)%!(EXTRA int=3)"
-        );
+        assert_eq!(sprintf("%d", &[s("x"), Val::Int(3)]), "%!d(string=x)%!(EXTRA int=3)");
         assert_eq!(
             sprintf(
                 "%05d|%+d|%x|%#x|%o|%b|%c|%U",
@@ -689,10 +659,7 @@ mod tests {
             ),
             "-0042|+5|ff|0xff|10|101|A|U+0041"
         );
-        assert_eq!(
-            sprintf("%.3s|%5.1s|%%", &[s("abcdef"), s("xyz")]),
-            "abc|    x|%"
-        );
+        assert_eq!(sprintf("%.3s|%5.1s|%%", &[s("abcdef"), s("xyz")]), "abc|    x|%");
         assert_eq!(sprintf("%[2]s %[1]s", &[s("a"), s("b")]), "b a");
         assert_eq!(sprintf("%*d", &[Val::Int(4), Val::Int(7)]), "   7");
         assert_eq!(sprintf("%v %s", &[Val::Nil, Val::Nil]), "<nil> %!s(<nil>)");
@@ -704,10 +671,7 @@ mod tests {
 
     #[test]
     fn sprint_spacing() {
-        assert_eq!(
-            sprint(&[Val::Int(1), Val::Int(2), s("a"), Val::Int(3), Val::Int(4)]),
-            "1 2a3 4"
-        );
+        assert_eq!(sprint(&[Val::Int(1), Val::Int(2), s("a"), Val::Int(3), Val::Int(4)]), "1 2a3 4");
         assert_eq!(sprintln(&[Val::Int(1), s("a")]), "1 a\n");
     }
 }

@@ -254,10 +254,7 @@ mod tests {
         let out = align_docker("NAME\tID\nabc\t1\n");
         assert_eq!(out, "NAME      ID\nabc       1\n");
         let out = align_docker("A-VERY-LONG-NAME\tX\tY\nb\tc\td\n");
-        assert_eq!(
-            out,
-            "A-VERY-LONG-NAME   X         Y\nb                  c         d\n"
-        );
+        assert_eq!(out, "A-VERY-LONG-NAME   X         Y\nb                  c         d\n");
     }
 
     #[test]

@@ -279,11 +279,7 @@ fn special_float(f: f64, plus_inf: bool) -> Option<String> {
         return Some("NaN".into());
     }
     if f.is_infinite() {
-        return Some(if f > 0.0 {
-            if plus_inf { "+Inf" } else { "Inf" }.into()
-        } else {
-            "-Inf".into()
-        });
+        return Some(if f > 0.0 { if plus_inf { "+Inf" } else { "Inf" }.into() } else { "-Inf".into() });
     }
     None
 }

@@ -25,8 +25,7 @@ fn floatify(v: &mut Value) {
 
 #[test]
 fn templates_match_docker() {
-    let fixture: Value =
-        serde_json::from_str(include_str!("data/docker_templates.json")).expect("fixture parses");
+    let fixture: Value = serde_json::from_str(include_str!("data/docker_templates.json")).expect("fixture parses");
     let options = Options {
         // Go's default for maps, which is what docker used for this data.
         missing_key: MissingKey::NoValue,
@@ -39,9 +38,7 @@ fn templates_match_docker() {
         floatify(&mut data);
         for case in group["cases"].as_array().expect("cases") {
             let text = case["t"].as_str().expect("template");
-            let got = Template::parse(text)
-                .map(|t| t.with_options(options.clone()))
-                .and_then(|t| t.execute(&data));
+            let got = Template::parse(text).map(|t| t.with_options(options.clone())).and_then(|t| t.execute(&data));
             let ok = match (&got, case.get("ok"), case.get("err")) {
                 (Ok(s), Some(want), _) => want.as_str() == Some(s.as_str()),
                 (Err(e), _, Some(want)) => want.as_str() == Some(e.to_string().as_str()),
@@ -54,27 +51,19 @@ fn templates_match_docker() {
         }
     }
     assert!(checked > 200, "fixture too small: {checked}");
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
 fn tables_match_docker() {
-    let fixture: Value =
-        serde_json::from_str(include_str!("data/docker_tables.json")).expect("fixture parses");
+    let fixture: Value = serde_json::from_str(include_str!("data/docker_tables.json")).expect("fixture parses");
     let rows = fixture["rows"].as_array().expect("rows").clone();
     let headers = fixture["headers"].as_object().expect("headers").clone();
     let root_type = fixture["root_type"].as_str().expect("root type");
     let mut failures = Vec::new();
     for case in fixture["cases"].as_array().expect("cases") {
         let format = case["format"].as_str().expect("format");
-        let got = Formatter::new(format)
-            .map(|f| f.with_root_type(root_type))
-            .and_then(|f| f.render(&rows, &headers));
+        let got = Formatter::new(format).map(|f| f.with_root_type(root_type)).and_then(|f| f.render(&rows, &headers));
         let ok = match (&got, case.get("ok"), case.get("err")) {
             (Ok(s), Some(want), _) => want.as_str() == Some(s.as_str()),
             (Err(e), _, Some(want)) => want.as_str() == Some(e.docker_message().as_str()),
@@ -84,10 +73,5 @@ fn tables_match_docker() {
             failures.push(format!("{format:?}: got {got:?}, want {case}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }

@@ -4,14 +4,13 @@
 //! the text after the last tab of a line is not padded.
 
 use berth_format::{
-    align_docker, headers, render_one, render_table, resolve_format, Formatter, Inspector, Kind,
-    TabWriter,
+    align_docker, headers, render_one, render_table, resolve_format, Formatter, Inspector, Kind, TabWriter,
 };
 use serde_json::{json, Map, Value};
 
-const IMAGES_FORMAT: &str =
-    "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
-const PS_FORMAT: &str = "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}";
+const IMAGES_FORMAT: &str = "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+const PS_FORMAT: &str =
+    "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}";
 
 fn image_headers() -> Map<String, Value> {
     headers(&[
@@ -75,10 +74,7 @@ d7886598dbe2   redis          \"docker-entrypoint.s…\"   3 days ago    Exited 
 
 #[test]
 fn header_is_printed_without_rows() {
-    assert_eq!(
-        render(IMAGES_FORMAT, &[], &image_headers()),
-        "REPOSITORY   TAG       IMAGE ID   CREATED   SIZE\n"
-    );
+    assert_eq!(render(IMAGES_FORMAT, &[], &image_headers()), "REPOSITORY   TAG       IMAGE ID   CREATED   SIZE\n");
 }
 
 #[test]
@@ -87,10 +83,7 @@ fn header_fields_missing_from_the_map_print_no_value() {
     // "<no value>" (the column still gets its width from the rows).
     let rows = vec![json!({"Name": "web", "Extra": "x"})];
     let h = headers(&[("Name", "NAME")]);
-    assert_eq!(
-        render("table {{.Name}}\\t{{.Extra}}", &rows, &h),
-        "NAME      <no value>\nweb       x\n"
-    );
+    assert_eq!(render("table {{.Name}}\\t{{.Extra}}", &rows, &h), "NAME      <no value>\nweb       x\n");
 }
 
 #[test]
@@ -121,15 +114,9 @@ fn header_stops_at_the_first_error() {
 
 #[test]
 fn label_method_with_argument() {
-    let rows = vec![
-        json!({"Names": "web", "Label": {"com.example.tier": "front"}}),
-        json!({"Names": "db", "Label": {}}),
-    ];
-    let out = render(
-        "{{.Names}}={{.Label \"com.example.tier\"}}",
-        &rows,
-        &Map::new(),
-    );
+    let rows =
+        vec![json!({"Names": "web", "Label": {"com.example.tier": "front"}}), json!({"Names": "db", "Label": {}})];
+    let out = render("{{.Names}}={{.Label \"com.example.tier\"}}", &rows, &Map::new());
     assert_eq!(out, "web=front\ndb=\n");
 }
 
@@ -142,17 +129,11 @@ fn custom_format_has_no_header_and_escapes_are_expanded() {
 
 #[test]
 fn json_format_is_one_object_per_line_html_escaped() {
-    let rows = vec![
-        json!({"Size": 3, "Name": "a<b>"}),
-        json!({"Name": "c&d", "Size": 1.5}),
-    ];
+    let rows = vec![json!({"Size": 3, "Name": "a<b>"}), json!({"Name": "c&d", "Size": 1.5})];
     let f = Formatter::new("json").expect("parse");
     assert_eq!(f.kind(), Kind::Json);
     let out = f.render(&rows, &Map::new()).expect("render");
-    assert_eq!(
-        out,
-        "{\"Name\":\"a\\u003cb\\u003e\",\"Size\":3}\n{\"Name\":\"c\\u0026d\",\"Size\":1.5}\n"
-    );
+    assert_eq!(out, "{\"Name\":\"a\\u003cb\\u003e\",\"Size\":3}\n{\"Name\":\"c\\u0026d\",\"Size\":1.5}\n");
     // A field passed to json is not escaped: docker's json function turns
     // HTML escaping off.
     let out = render("{{json .Name}}", &rows, &Map::new());
@@ -179,13 +160,7 @@ fn unknown_field_errors_like_docker() {
 #[test]
 fn render_table_writes_to_io() {
     let mut out = Vec::new();
-    render_table(
-        "table {{.A}}",
-        &[json!({"A": "x"})],
-        &headers(&[("A", "A")]),
-        &mut out,
-    )
-    .expect("render");
+    render_table("table {{.A}}", &[json!({"A": "x"})], &headers(&[("A", "A")]), &mut out).expect("render");
     assert_eq!(String::from_utf8_lossy(&out), "A\nx\n");
 }
 
@@ -193,10 +168,7 @@ fn render_table_writes_to_io() {
 fn parse_error_reports_the_line() {
     let err = Formatter::new("table {{.A}}\\n{{.B").expect_err("must fail");
     assert_eq!(err.to_string(), "template: :2: unclosed action");
-    assert_eq!(
-        err.docker_message(),
-        "template parsing error: template: :2: unclosed action"
-    );
+    assert_eq!(err.docker_message(), "template parsing error: template: :2: unclosed action");
 }
 
 #[test]
@@ -211,10 +183,7 @@ fn kinds_and_format_resolution() {
     assert_eq!(Kind::of("{{.ID}}"), Kind::Template);
     assert_eq!(resolve_format("", IMAGES_FORMAT, None), IMAGES_FORMAT);
     assert_eq!(resolve_format("table", IMAGES_FORMAT, None), IMAGES_FORMAT);
-    assert_eq!(
-        resolve_format("raw", IMAGES_FORMAT, Some("id: {{.ID}}")),
-        "id: {{.ID}}"
-    );
+    assert_eq!(resolve_format("raw", IMAGES_FORMAT, Some("id: {{.ID}}")), "id: {{.ID}}");
     assert_eq!(resolve_format("{{.ID}}", IMAGES_FORMAT, None), "{{.ID}}");
 }
 
@@ -246,14 +215,8 @@ fn tabwriter_column_blocks_are_contiguous() {
 fn tabwriter_counts_display_width() {
     // docker's tabwriter uses go-runewidth: CJK characters are two columns
     // wide, combining marks none.
-    assert_eq!(
-        align_docker("日本語の説明\tx\nab\ty\n"),
-        "日本語の説明   x\nab             y\n"
-    );
-    assert_eq!(
-        align_docker("e\u{301}\tx\nab\ty\n"),
-        "e\u{301}         x\nab        y\n"
-    );
+    assert_eq!(align_docker("日本語の説明\tx\nab\ty\n"), "日本語の説明   x\nab             y\n");
+    assert_eq!(align_docker("e\u{301}\tx\nab\ty\n"), "e\u{301}         x\nab        y\n");
     assert_eq!(align_docker("👍\tx\n"), "👍        x\n");
 }
 
@@ -266,11 +229,8 @@ fn tabwriter_form_feed_flushes() {
 #[test]
 fn inspect_template_output() {
     let mut ins = Inspector::new("{{.Name}}\\t{{.State.Status}}").expect("parse");
-    ins.inspect(&json!({"Name": "/web", "State": {"Status": "running"}}))
-        .expect("inspect");
-    let err = ins
-        .inspect(&json!({"Name": "/db"}))
-        .expect_err("missing State");
+    ins.inspect(&json!({"Name": "/web", "State": {"Status": "running"}})).expect("inspect");
+    let err = ins.inspect(&json!({"Name": "/db"})).expect_err("missing State");
     assert_eq!(
         err.docker_message(),
         "template parsing error: template: :1:19: executing \"\" at <.State.Status>: map has no entry for key \"State\""
@@ -283,8 +243,7 @@ fn inspect_template_output() {
 
 #[test]
 fn inspect_json_outputs() {
-    let v =
-        json!({"Id": "abc", "Args": [], "Config": {"Labels": {}, "Env": ["A=<1>"]}, "Size": 1.0});
+    let v = json!({"Id": "abc", "Args": [], "Config": {"Labels": {}, "Env": ["A=<1>"]}, "Size": 1.0});
     let mut ins = Inspector::new("").expect("indented");
     ins.inspect(&v).expect("inspect");
     assert_eq!(
@@ -311,20 +270,11 @@ fn render_one_for_inspect() {
     });
     let one = |f: &str| render_one(f, &v).unwrap_or_else(|e| e.to_string());
     assert_eq!(one("{{.State.Pid}} {{.State.Health}}"), "4242 <nil>");
-    assert_eq!(
-        one("{{index .Config.Labels \"com.example.tier\"}}|{{index .Config.Labels \"nope\"}}|"),
-        "front||"
-    );
+    assert_eq!(one("{{index .Config.Labels \"com.example.tier\"}}|{{index .Config.Labels \"nope\"}}|"), "front||");
     assert_eq!(one("{{.Config.Labels.nope}}"), "<no value>");
-    assert_eq!(
-        one("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"),
-        "172.17.0.2"
-    );
+    assert_eq!(one("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"), "172.17.0.2");
     assert_eq!(one("{{join .Config.Env \",\"}}"), "A=1,B=2");
-    assert_eq!(
-        one("{{json .Config.Labels}}"),
-        "{\"com.example.tier\":\"front\"}"
-    );
+    assert_eq!(one("{{json .Config.Labels}}"), "{\"com.example.tier\":\"front\"}");
     assert_eq!(
         one("{{.State.Nope}}"),
         "template: :1:8: executing \"\" at <.State.Nope>: map has no entry for key \"Nope\""

@@ -53,13 +53,16 @@ fn resolve_link(entry: &str, target: &str) -> Result<String> {
         Some(i) => &entry[..i],
         None => "",
     };
-    let mut parts: Vec<&str> = if target.starts_with('/') { Vec::new() } else { base.split('/').filter(|s| !s.is_empty()).collect() };
+    let mut parts: Vec<&str> =
+        if target.starts_with('/') { Vec::new() } else { base.split('/').filter(|s| !s.is_empty()).collect() };
     for seg in target.split('/') {
         match seg {
             "" | "." => {}
             ".." => {
                 if parts.pop().is_none() {
-                    return Err(Error::InvalidArchive(format!("invalid archive: link {entry} -> {target} escapes the archive")));
+                    return Err(Error::InvalidArchive(format!(
+                        "invalid archive: link {entry} -> {target} escapes the archive"
+                    )));
                 }
             }
             s => parts.push(s),
@@ -119,7 +122,8 @@ fn is_meta_name(p: &str) -> bool {
 }
 
 fn stage(store: &ImageStore, input: impl Read) -> Result<Staged> {
-    let mut st = Staged { meta: HashMap::new(), blobs: HashMap::new(), links: HashMap::new(), new_blobs: BTreeSet::new() };
+    let mut st =
+        Staged { meta: HashMap::new(), blobs: HashMap::new(), links: HashMap::new(), new_blobs: BTreeSet::new() };
     let mut ar = tar::Archive::new(input);
     let entries = ar.entries().map_err(|e| Error::InvalidArchive(format!("invalid archive: {e}")))?;
     let mut seen_any = false;
@@ -145,7 +149,9 @@ fn stage(store: &ImageStore, input: impl Read) -> Result<Staged> {
         let size = entry.header().size().unwrap_or(0);
         if is_meta_name(&path) && size <= MAX_META {
             let mut buf = Vec::with_capacity(size as usize);
-            entry.read_to_end(&mut buf).map_err(|e| Error::InvalidArchive(format!("invalid archive: reading {path}: {e}")))?;
+            entry
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::InvalidArchive(format!("invalid archive: reading {path}: {e}")))?;
             st.meta.insert(path, buf);
             continue;
         }
@@ -177,8 +183,10 @@ struct Candidate {
 
 fn legacy_candidates(st: &Staged) -> Result<Option<Vec<Candidate>>> {
     let Some(m) = st.meta.get("manifest.json") else { return Ok(None) };
-    let v: Value = serde_json::from_slice(m).map_err(|source| Error::Json { context: "manifest.json".into(), source })?;
-    let arr = v.as_array().ok_or_else(|| Error::InvalidArchive("invalid archive: manifest.json is not a list".into()))?;
+    let v: Value =
+        serde_json::from_slice(m).map_err(|source| Error::Json { context: "manifest.json".into(), source })?;
+    let arr =
+        v.as_array().ok_or_else(|| Error::InvalidArchive("invalid archive: manifest.json is not a list".into()))?;
     let mut out = Vec::new();
     for e in arr {
         let config_path = e
@@ -220,7 +228,8 @@ fn host_arch() -> &'static str {
 
 fn oci_candidates(store: &ImageStore, st: &Staged) -> Result<Option<Vec<Candidate>>> {
     let Some(ix) = st.meta.get("index.json") else { return Ok(None) };
-    let index: Value = serde_json::from_slice(ix).map_err(|source| Error::Json { context: "index.json".into(), source })?;
+    let index: Value =
+        serde_json::from_slice(ix).map_err(|source| Error::Json { context: "index.json".into(), source })?;
     let mut out = Vec::new();
     let manifests = index.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
     for desc in manifests {
@@ -444,7 +453,8 @@ pub fn save(store: &ImageStore, names: &[String], out: impl Write) -> Result<()>
         if !order.contains(&id) {
             order.push(id.clone());
         }
-        let is_ref = !n.starts_with("sha256:") && Reference::parse(n).is_ok() && !n.bytes().all(|b| b.is_ascii_hexdigit());
+        let is_ref =
+            !n.starts_with("sha256:") && Reference::parse(n).is_ok() && !n.bytes().all(|b| b.is_ascii_hexdigit());
         if is_ref {
             let r = Reference::parse_with_default_tag(n)?;
             let e = tags.entry(id.clone()).or_default();
@@ -493,7 +503,8 @@ pub fn save(store: &ImageStore, names: &[String], out: impl Write) -> Result<()>
             "config": {"mediaType": MEDIA_OCI_CONFIG, "digest": img.id, "size": img.config_bytes.len()},
             "layers": layer_descs,
         });
-        let mbytes = serde_json::to_vec(&manifest).map_err(|source| Error::Json { context: "manifest".into(), source })?;
+        let mbytes =
+            serde_json::to_vec(&manifest).map_err(|source| Error::Json { context: "manifest".into(), source })?;
         let mdigest = berth_content::sha256_digest(&mbytes);
         if written.insert(mdigest.clone()) {
             append_file(&mut tb, &blob_path(&mdigest)?, mbytes.len() as u64, &mbytes[..])?;
@@ -519,7 +530,8 @@ pub fn save(store: &ImageStore, names: &[String], out: impl Write) -> Result<()>
         manifest_json.push(json!({"Config": cfg_path, "RepoTags": repo_tags, "Layers": layer_paths}));
     }
     let index = json!({"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX, "manifests": index_manifests});
-    let to_bytes = |v: &Value| serde_json::to_vec(v).map_err(|source| Error::Json { context: "archive".into(), source });
+    let to_bytes =
+        |v: &Value| serde_json::to_vec(v).map_err(|source| Error::Json { context: "archive".into(), source });
     let ib = to_bytes(&index)?;
     append_file(&mut tb, "index.json", ib.len() as u64, &ib[..])?;
     let mb = to_bytes(&Value::Array(manifest_json))?;
@@ -565,7 +577,11 @@ pub fn import(store: &ImageStore, input: impl Read + Send, opts: &ImportOptions)
         })?;
         let size = store.unpack_blob(&diff_id, &diff_id, None, &diff_id)?;
         let created = rfc3339_now();
-        let msg = if opts.message.is_empty() { format!("Imported from {}", if opts.source.is_empty() { "-" } else { &opts.source }) } else { opts.message.clone() };
+        let msg = if opts.message.is_empty() {
+            format!("Imported from {}", if opts.source.is_empty() { "-" } else { &opts.source })
+        } else {
+            opts.message.clone()
+        };
         let config = json!({
             "architecture": host_arch(),
             "comment": msg,

@@ -8,8 +8,17 @@ use crate::{Error, Result};
 
 /// The instructions Docker allows in `--change`.
 const ALLOWED: &[&str] = &[
-    "CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD", "USER", "VOLUME",
-    "WORKDIR", "STOPSIGNAL",
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "HEALTHCHECK",
+    "LABEL",
+    "ONBUILD",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+    "STOPSIGNAL",
 ];
 
 /// Applies each change to `cfg` (a container config object).
@@ -210,7 +219,9 @@ fn key_values(rest: &str, instr: &str) -> Result<Vec<(String, String)>> {
     ws.into_iter()
         .map(|w| match w.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => Err(Error::InvalidArgument(format!("Syntax error - can't find = in {w:?}. Must be of the form: name=value"))),
+            _ => Err(Error::InvalidArgument(format!(
+                "Syntax error - can't find = in {w:?}. Must be of the form: name=value"
+            ))),
         })
         .collect()
 }

@@ -45,8 +45,8 @@ pub struct ImageConfig {
 
 impl ImageConfig {
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let raw: Value = serde_json::from_slice(bytes)
-            .map_err(|source| Error::Json { context: "image config".into(), source })?;
+        let raw: Value =
+            serde_json::from_slice(bytes).map_err(|source| Error::Json { context: "image config".into(), source })?;
         if !raw.is_object() {
             return Err(Error::InvalidArchive("image config is not a JSON object".into()));
         }
@@ -143,7 +143,8 @@ mod tests {
         assert!(ImageConfig::parse(b"[]").is_err());
         assert!(ImageConfig::parse(b"{}").is_err());
         assert!(ImageConfig::parse(br#"{"rootfs":{"type":"layers","diff_ids":["sha256:x"]}}"#).is_err());
-        let ok = ImageConfig::parse(br#"{"rootfs":{"type":"layers","diff_ids":[]},"created":"2024-01-01T00:00:00Z"}"#).unwrap();
+        let ok = ImageConfig::parse(br#"{"rootfs":{"type":"layers","diff_ids":[]},"created":"2024-01-01T00:00:00Z"}"#)
+            .unwrap();
         assert_eq!(ok.created(), "2024-01-01T00:00:00Z");
     }
 }

@@ -90,7 +90,9 @@ fn valid_digest(d: &str) -> bool {
     match d.split_once(':') {
         Some((alg, hex)) => {
             !alg.is_empty()
-                && alg.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'+' | b'.' | b'_' | b'-'))
+                && alg
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'+' | b'.' | b'_' | b'-'))
                 && hex.len() >= 32
                 && hex.bytes().all(|c| c.is_ascii_hexdigit())
         }
@@ -111,9 +113,7 @@ impl Reference {
             return Err(invalid("invalid reference format"));
         }
         if is_full_id(s) && !s.starts_with("sha256:") {
-            return Err(invalid(format!(
-                "invalid repository name ({s}), cannot specify 64-byte hexadecimal strings"
-            )));
+            return Err(invalid(format!("invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")));
         }
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
@@ -150,9 +150,7 @@ impl Reference {
             if path.chars().any(|c| c.is_ascii_uppercase())
                 && path.to_ascii_lowercase().split('/').all(valid_path_component)
             {
-                return Err(invalid(format!(
-                    "invalid reference format: repository name ({path}) must be lowercase"
-                )));
+                return Err(invalid(format!("invalid reference format: repository name ({path}) must be lowercase")));
             }
             return Err(invalid("invalid reference format"));
         }

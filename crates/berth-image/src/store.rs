@@ -139,10 +139,7 @@ pub struct ImageStore {
 }
 
 fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 pub(crate) fn rfc3339_now() -> String {
@@ -265,9 +262,8 @@ impl ImageStore {
 
     /// Number of images.
     pub fn count(&self) -> Result<usize> {
-        self.db.read(|c| {
-            Ok::<_, Error>(c.query_row("SELECT count(*) FROM images", [], |r| r.get::<_, i64>(0))? as usize)
-        })
+        self.db
+            .read(|c| Ok::<_, Error>(c.query_row("SELECT count(*) FROM images", [], |r| r.get::<_, i64>(0))? as usize))
     }
 
     /// Loads one image by full ID.
@@ -275,17 +271,14 @@ impl ImageStore {
         type Row = (i64, String, String);
         let (row, tags, digests, layers) = self.db.read(|c| {
             let row: Option<Row> = c
-                .query_row(
-                    "SELECT added_at, parent, last_tag_time FROM images WHERE id = ?1",
-                    [id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
+                .query_row("SELECT added_at, parent, last_tag_time FROM images WHERE id = ?1", [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             let mut st = c.prepare("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?;
             let tags = st.query_map([id], |r| r.get::<_, String>(0))?.collect::<std::result::Result<Vec<_>, _>>()?;
             let mut st = c.prepare("SELECT name FROM digests WHERE image_id = ?1 ORDER BY name")?;
-            let digests =
-                st.query_map([id], |r| r.get::<_, String>(0))?.collect::<std::result::Result<Vec<_>, _>>()?;
+            let digests = st.query_map([id], |r| r.get::<_, String>(0))?.collect::<std::result::Result<Vec<_>, _>>()?;
             let mut st = c.prepare(
                 "SELECT l.chain_id, l.diff_id, l.size, l.blob, l.media_type, l.blob_size
                  FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id
@@ -630,9 +623,8 @@ impl ImageStore {
     pub fn unique_size(&self, img: &Image) -> Result<u64> {
         let shared: BTreeSet<String> = self.db.read(|c| {
             let mut st = c.prepare("SELECT DISTINCT chain_id FROM image_layers WHERE image_id != ?1")?;
-            let v = st
-                .query_map([&img.id], |r| r.get::<_, String>(0))?
-                .collect::<std::result::Result<BTreeSet<_>, _>>()?;
+            let v =
+                st.query_map([&img.id], |r| r.get::<_, String>(0))?.collect::<std::result::Result<BTreeSet<_>, _>>()?;
             Ok::<_, Error>(v)
         })?;
         Ok(img.layers.iter().filter(|l| !shared.contains(&l.chain_id)).map(|l| l.size).sum())
@@ -756,9 +748,8 @@ fn orphan_layers(tx: &Transaction<'_>) -> Result<Vec<(String, String)>> {
         "SELECT chain_id, blob, parent FROM layers
          WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)",
     )?;
-    let rows: Vec<(String, String, Option<String>)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<std::result::Result<_, _>>()?;
+    let rows: Vec<(String, String, Option<String>)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<std::result::Result<_, _>>()?;
     // Order so that a layer comes before its parent.
     let mut ordered: Vec<(String, String)> = Vec::with_capacity(rows.len());
     let mut remaining = rows;

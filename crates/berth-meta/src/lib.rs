@@ -86,11 +86,7 @@ impl Db {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         let current: i64 = tx
-            .query_row(
-                "SELECT version FROM schema_versions WHERE component = ?1",
-                [component],
-                |r| r.get(0),
-            )
+            .query_row("SELECT version FROM schema_versions WHERE component = ?1", [component], |r| r.get(0))
             .optional()?
             .unwrap_or(0);
         let known = migrations.len() as i64;
@@ -142,16 +138,13 @@ mod tests {
         let migs = ["CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)", "ALTER TABLE t ADD COLUMN w TEXT"];
         db.migrate("test", &migs).unwrap();
         db.migrate("test", &migs).unwrap();
-        db.tx(|tx| tx.execute("INSERT INTO t(k, v) VALUES ('a', 1)", []).map_err(Error::from))
-            .unwrap();
+        db.tx(|tx| tx.execute("INSERT INTO t(k, v) VALUES ('a', 1)", []).map_err(Error::from)).unwrap();
         let r: Result<()> = db.tx(|tx| {
             tx.execute("INSERT INTO t(k, v) VALUES ('b', 2)", [])?;
             Err(Error::Poisoned)
         });
         assert!(r.is_err());
-        let n: i64 = db
-            .read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).map_err(Error::from))
-            .unwrap();
+        let n: i64 = db.read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).map_err(Error::from)).unwrap();
         assert_eq!(n, 1);
         let dup = db.tx(|tx| tx.execute("INSERT INTO t(k, v) VALUES ('a', 1)", []).map_err(Error::from));
         assert_eq!(dup.unwrap_err().kind(), ErrorKind::Conflict);

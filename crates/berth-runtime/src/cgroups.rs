@@ -51,8 +51,8 @@ pub fn remove(cgroup_path: &Path, systemd: bool, container_id: &str) -> Result<(
 /// `<mount>/<cgroup_path>` for every mounted v1 hierarchy, as libcgroups
 /// computes it (the path is taken relative to the hierarchy's mount point).
 fn v1_dirs(cgroup_path: &Path) -> Result<Vec<PathBuf>> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
+    let mountinfo =
+        fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
     let mut dirs: Vec<PathBuf> = Vec::new();
     for mount_point in v1_mount_points(&mountinfo) {
         let dir = join_cgroup(&mount_point, cgroup_path);
@@ -165,14 +165,8 @@ mod tests {
     #[test]
     fn joins_absolute_and_relative_paths() {
         let base = Path::new("/sys/fs/cgroup/memory");
-        assert_eq!(
-            join_cgroup(base, Path::new("/berth/c1")),
-            PathBuf::from("/sys/fs/cgroup/memory/berth/c1")
-        );
-        assert_eq!(
-            join_cgroup(base, Path::new("berth:c1")),
-            PathBuf::from("/sys/fs/cgroup/memory/berth:c1")
-        );
+        assert_eq!(join_cgroup(base, Path::new("/berth/c1")), PathBuf::from("/sys/fs/cgroup/memory/berth/c1"));
+        assert_eq!(join_cgroup(base, Path::new("berth:c1")), PathBuf::from("/sys/fs/cgroup/memory/berth:c1"));
     }
 
     #[test]

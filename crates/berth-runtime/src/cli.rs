@@ -247,9 +247,7 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
     let go_style = args.iter().skip(1).any(|a| {
         a.to_str().is_some_and(|s| {
             let mut chars = s.chars();
-            chars.next() == Some('-')
-                && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-                && chars.next().is_some()
+            chars.next() == Some('-') && chars.next().is_some_and(|c| c.is_ascii_alphabetic()) && chars.next().is_some()
         })
     });
     if !go_style {
@@ -311,8 +309,7 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
                 _ => {
                     // A short flag (cluster); it takes the next word as its
                     // value when it is the last letter and takes one.
-                    skip_value =
-                        rest.len() == 1 && rest.chars().next().is_some_and(|c| shorts.contains(&c));
+                    skip_value = rest.len() == 1 && rest.chars().next().is_some_and(|c| shorts.contains(&c));
                     out.push(arg);
                 }
             }
@@ -388,9 +385,7 @@ mod tests {
             "c1",
         ]);
         assert_eq!(o.global.log_format, Format::Json);
-        assert!(
-            matches!(o.command, Some(Command::Create(c)) if c.pid_file == Some(PathBuf::from("/p")))
-        );
+        assert!(matches!(o.command, Some(Command::Create(c)) if c.pid_file == Some(PathBuf::from("/p"))));
         // Words of the exec'd command are never rewritten.
         let o = parse(&["berth-runtime", "exec", "-d", "c1", "ls", "-root"]);
         assert!(matches!(o.command, Some(Command::Exec(e)) if e.command == ["ls", "-root"]));
@@ -406,17 +401,7 @@ mod tests {
 
     #[test]
     fn exec_trailing_command_keeps_dashes() {
-        let o = parse(&[
-            "berth-runtime",
-            "exec",
-            "-e",
-            "A=1",
-            "--tty",
-            "c1",
-            "sh",
-            "-c",
-            "echo -root",
-        ]);
+        let o = parse(&["berth-runtime", "exec", "-e", "A=1", "--tty", "c1", "sh", "-c", "echo -root"]);
         match o.command {
             Some(Command::Exec(e)) => {
                 assert_eq!(e.id, "c1");

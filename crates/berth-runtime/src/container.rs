@@ -29,8 +29,7 @@ pub fn ensure_root(root: &Path) -> Result<PathBuf> {
         fs::set_permissions(root, fs::Permissions::from_mode(0o700))
             .map_err(|e| Error::io(format!("chmod {}", root.display()), e))?;
     }
-    root.canonicalize()
-        .map_err(|e| Error::io(format!("resolve {}", root.display()), e))
+    root.canonicalize().map_err(|e| Error::io(format!("resolve {}", root.display()), e))
 }
 
 /// runc's id rule (`^[\w+-\.]+$`); anything else could escape the state
@@ -39,15 +38,11 @@ pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id != "."
         && id != ".."
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!(
-            "invalid container id format: {id}"
-        )))
+        Err(Error::InvalidArgument(format!("invalid container id format: {id}")))
     }
 }
 
@@ -66,12 +61,9 @@ pub fn load(root: &Path, id: &str) -> Result<Container> {
     if !State::file_path(&dir).exists() {
         return Err(Error::NotExist);
     }
-    let mut container =
-        Container::load(dir.clone()).map_err(|e| Error::lib("load container state", e))?;
+    let mut container = Container::load(dir.clone()).map_err(|e| Error::lib("load container state", e))?;
     if let (Some(pid), Some(recorded)) = (container.pid(), read_start_time(&dir)) {
-        if container.status() != ContainerStatus::Stopped
-            && proc_start_time(pid.as_raw()) != Some(recorded)
-        {
+        if container.status() != ContainerStatus::Stopped && proc_start_time(pid.as_raw()) != Some(recorded) {
             container.state.pid = None;
             container.set_status(ContainerStatus::Stopped);
         }
@@ -82,18 +74,13 @@ pub fn load(root: &Path, id: &str) -> Result<Container> {
 /// Stores the init process' start time after `create`.
 pub fn record_start_time(dir: &Path, pid: i32) -> Result<()> {
     if let Some(t) = proc_start_time(pid) {
-        fs::write(dir.join(START_TIME_FILE), t.to_string())
-            .map_err(|e| Error::io("record init start time", e))?;
+        fs::write(dir.join(START_TIME_FILE), t.to_string()).map_err(|e| Error::io("record init start time", e))?;
     }
     Ok(())
 }
 
 fn read_start_time(dir: &Path) -> Option<u64> {
-    fs::read_to_string(dir.join(START_TIME_FILE))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    fs::read_to_string(dir.join(START_TIME_FILE)).ok()?.trim().parse().ok()
 }
 
 /// Field 22 of /proc/<pid>/stat (clock ticks since boot). The command name
@@ -132,9 +119,7 @@ pub fn bundle_rootfs(bundle: &Path) -> PathBuf {
 
 /// The cgroup manager for a loaded container.
 pub fn cgroup_manager(container: &Container) -> Result<libcgroups::common::AnyCgroupManager> {
-    let config = container
-        .spec()
-        .map_err(|e| Error::lib("load container config", e))?;
+    let config = container.spec().map_err(|e| Error::lib("load container config", e))?;
     libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
         cgroup_path: config.cgroup_path,
         systemd_cgroup: container.systemd(),
@@ -168,9 +153,6 @@ mod tests {
     fn load_missing_is_not_exist() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert!(matches!(load(dir.path(), "nope"), Err(Error::NotExist)));
-        assert!(matches!(
-            load(dir.path(), "../x"),
-            Err(Error::InvalidArgument(_))
-        ));
+        assert!(matches!(load(dir.path(), "../x"), Err(Error::InvalidArgument(_))));
     }
 }

@@ -14,20 +14,12 @@ use crate::error::{Error, Result};
 pub fn parse_signal(raw: &str) -> Result<i32> {
     let invalid = || Error::InvalidArgument(format!("unknown signal {raw:?}"));
     if let Ok(n) = raw.parse::<i32>() {
-        return if (0..=libc::SIGRTMAX()).contains(&n) {
-            Ok(n)
-        } else {
-            Err(invalid())
-        };
+        return if (0..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(invalid()) };
     }
     let upper = raw.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
     let rt = |base: i32, rest: &str, sign: i32| -> Result<i32> {
-        let off: i32 = if rest.is_empty() {
-            0
-        } else {
-            rest.parse().map_err(|_| invalid())?
-        };
+        let off: i32 = if rest.is_empty() { 0 } else { rest.parse().map_err(|_| invalid())? };
         let n = base + sign * off;
         if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
             Ok(n)
@@ -41,9 +33,7 @@ pub fn parse_signal(raw: &str) -> Result<i32> {
     if let Some(rest) = name.strip_prefix("RTMAX") {
         return rt(libc::SIGRTMAX(), rest.trim_start_matches('-'), -1);
     }
-    nix::sys::signal::Signal::from_str(&format!("SIG{name}"))
-        .map(|s| s as i32)
-        .map_err(|_| invalid())
+    nix::sys::signal::Signal::from_str(&format!("SIG{name}")).map(|s| s as i32).map_err(|_| invalid())
 }
 
 fn send(pid: i32, sig: i32) -> nix::Result<()> {
@@ -58,10 +48,7 @@ fn send(pid: i32, sig: i32) -> nix::Result<()> {
 }
 
 fn is_cgroup_v1() -> bool {
-    matches!(
-        get_cgroup_setup(),
-        Ok(CgroupSetup::Legacy | CgroupSetup::Hybrid)
-    )
+    matches!(get_cgroup_setup(), Ok(CgroupSetup::Legacy | CgroupSetup::Hybrid))
 }
 
 /// `kill`. Unlike libcontainer's `Container::kill`, this never rewrites the
@@ -75,24 +62,19 @@ pub fn kill(global: &Global, args: &Kill) -> Result<()> {
         return kill_all(&c, sig);
     }
     let pid = match (status, c.pid()) {
-        (ContainerStatus::Stopped, _) | (_, None) => {
-            return Err(Error::IncorrectState("container not running".into()))
-        }
+        (ContainerStatus::Stopped, _) | (_, None) => return Err(Error::IncorrectState("container not running".into())),
         (_, Some(pid)) => pid.as_raw(),
     };
     match send(pid, sig) {
         Ok(()) => {}
-        Err(nix::errno::Errno::ESRCH) => {
-            return Err(Error::IncorrectState("container not running".into()))
-        }
+        Err(nix::errno::Errno::ESRCH) => return Err(Error::IncorrectState("container not running".into())),
         Err(e) => return Err(Error::io("signal init process", e.into())),
     }
     // A frozen task does not act on signals on cgroup v1; runc thaws a
     // paused container for SIGKILL so that it actually dies.
     if status == ContainerStatus::Paused && sig == libc::SIGKILL && is_cgroup_v1() {
         let m = container::cgroup_manager(&c)?;
-        m.freeze(FreezerState::Thawed)
-            .map_err(|e| Error::cgroup("thaw container", e))?;
+        m.freeze(FreezerState::Thawed).map_err(|e| Error::cgroup("thaw container", e))?;
     }
     Ok(())
 }
@@ -107,9 +89,7 @@ pub(crate) fn kill_all(c: &Container, sig: i32) -> Result<()> {
             tracing::warn!("failed to freeze container before signalling: {e}");
         }
     }
-    let pids = m
-        .get_all_pids()
-        .map_err(|e| Error::cgroup("list container processes", e));
+    let pids = m.get_all_pids().map_err(|e| Error::cgroup("list container processes", e));
     let result = pids.and_then(|pids| {
         for pid in pids {
             match send(pid.as_raw(), sig) {
@@ -131,10 +111,7 @@ pub(crate) fn kill_all(c: &Container, sig: i32) -> Result<()> {
 pub fn pause(global: &Global, id: &str) -> Result<()> {
     let mut c = container::load(&global.root, id)?;
     if c.status() != ContainerStatus::Running {
-        return Err(Error::IncorrectState(format!(
-            "container not running (status: {})",
-            status_str(c.status())
-        )));
+        return Err(Error::IncorrectState(format!("container not running (status: {})", status_str(c.status()))));
     }
     c.pause().map_err(|e| Error::lib("pause container", e))
 }
@@ -143,10 +120,7 @@ pub fn pause(global: &Global, id: &str) -> Result<()> {
 pub fn resume(global: &Global, id: &str) -> Result<()> {
     let mut c = container::load(&global.root, id)?;
     if c.status() != ContainerStatus::Paused {
-        return Err(Error::IncorrectState(format!(
-            "container not paused (status: {})",
-            status_str(c.status())
-        )));
+        return Err(Error::IncorrectState(format!("container not paused (status: {})", status_str(c.status()))));
     }
     c.resume().map_err(|e| Error::lib("resume container", e))
 }

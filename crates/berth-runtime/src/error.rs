@@ -77,27 +77,15 @@ impl Error {
     }
 
     pub(crate) fn lib(context: impl Into<String>, source: LibcontainerError) -> Self {
-        Error::Libcontainer {
-            context: context.into(),
-            source: Box::new(source),
-        }
+        Error::Libcontainer { context: context.into(), source: Box::new(source) }
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
 
-    pub(crate) fn cgroup(
-        context: impl Into<String>,
-        source: impl std::error::Error + 'static,
-    ) -> Self {
-        Error::Cgroup {
-            context: context.into(),
-            message: chain(&source),
-        }
+    pub(crate) fn cgroup(context: impl Into<String>, source: impl std::error::Error + 'static) -> Self {
+        Error::Cgroup { context: context.into(), message: chain(&source) }
     }
 }
 
@@ -130,22 +118,13 @@ mod tests {
     fn kinds() {
         assert_eq!(Error::NotExist.kind(), ErrorKind::NotFound);
         assert_eq!(Error::Exists.kind(), ErrorKind::Conflict);
-        assert_eq!(
-            Error::ProcessStart("x".into()).kind(),
-            ErrorKind::InvalidArgument
-        );
-        assert_eq!(
-            Error::lib("x", LibcontainerError::Exist).kind(),
-            ErrorKind::Conflict
-        );
+        assert_eq!(Error::ProcessStart("x".into()).kind(), ErrorKind::InvalidArgument);
+        assert_eq!(Error::lib("x", LibcontainerError::Exist).kind(), ErrorKind::Conflict);
     }
 
     #[test]
     fn chain_joins_sources() {
-        let e = Error::io(
-            "open config.json",
-            std::io::Error::from_raw_os_error(libc::ENOENT),
-        );
+        let e = Error::io("open config.json", std::io::Error::from_raw_os_error(libc::ENOENT));
         let s = chain(&e);
         assert!(s.starts_with("open config.json: No such file"), "{s}");
         assert_eq!(s.matches("No such file").count(), 1, "{s}");

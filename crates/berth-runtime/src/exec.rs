@@ -34,12 +34,7 @@ pub fn exec(global: &Global, args: &Exec) -> Result<i32> {
                 "cannot exec in a paused container (use --ignore-paused to override)".into(),
             ))
         }
-        other => {
-            return Err(Error::IncorrectState(format!(
-                "cannot exec in a {} container",
-                status_str(other)
-            )))
-        }
+        other => return Err(Error::IncorrectState(format!("cannot exec in a {} container", status_str(other)))),
     }
 
     // runc proxies a terminal itself for a foreground `exec -t`; we only
@@ -55,8 +50,7 @@ pub fn exec(global: &Global, args: &Exec) -> Result<i32> {
     };
     if wants_tty && args.console_socket.is_none() {
         return Err(Error::InvalidArgument(
-            "a terminal needs --console-socket (and --detach): berth-runtime does not proxy one"
-                .into(),
+            "a terminal needs --console-socket (and --detach): berth-runtime does not proxy one".into(),
         ));
     }
 
@@ -69,8 +63,7 @@ pub fn exec(global: &Global, args: &Exec) -> Result<i32> {
                 std::process::id(),
                 chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
             ));
-            let text = serde_json::to_vec(&process)
-                .map_err(|e| Error::io("encode process.json", e.into()))?;
+            let text = serde_json::to_vec(&process).map_err(|e| Error::io("encode process.json", e.into()))?;
             std::fs::write(&path, text).map_err(|e| Error::io("write process.json", e))?;
             (path.clone(), Some(path))
         }
@@ -124,26 +117,19 @@ fn build_tenant(root: &Path, args: &Exec, process: &Path) -> Result<Pid, Libcont
 /// runc's `getProcess` for `exec` without `--process`.
 fn process_from_flags(config: &Path, args: &Exec) -> Result<Value> {
     if args.command.is_empty() {
-        return Err(Error::InvalidArgument(
-            "exec: args must not be empty".into(),
-        ));
+        return Err(Error::InvalidArgument("exec: args must not be empty".into()));
     }
-    let text =
-        std::fs::read(config).map_err(|e| Error::io(format!("read {}", config.display()), e))?;
+    let text = std::fs::read(config).map_err(|e| Error::io(format!("read {}", config.display()), e))?;
     let spec: Value = serde_json::from_slice(&text)
         .map_err(|e| Error::InvalidArgument(format!("parse {}: {e}", config.display())))?;
     let mut p = spec.get("process").cloned().unwrap_or_else(|| json!({}));
     let Some(obj) = p.as_object_mut() else {
-        return Err(Error::InvalidArgument(
-            "config.json: process is not an object".into(),
-        ));
+        return Err(Error::InvalidArgument("config.json: process is not an object".into()));
     };
     obj.insert("args".into(), json!(args.command));
     if let Some(cwd) = &args.cwd {
         if !cwd.is_absolute() {
-            return Err(Error::InvalidArgument(
-                "cwd must be an absolute path".into(),
-            ));
+            return Err(Error::InvalidArgument("cwd must be an absolute path".into()));
         }
         obj.insert("cwd".into(), json!(cwd));
     }
@@ -187,9 +173,7 @@ fn process_from_flags(config: &Path, args: &Exec) -> Result<Value> {
     if args.no_new_privs {
         obj.insert("noNewPrivileges".into(), json!(true));
     }
-    let user = obj
-        .entry("user")
-        .or_insert_with(|| json!({"uid": 0, "gid": 0}));
+    let user = obj.entry("user").or_insert_with(|| json!({"uid": 0, "gid": 0}));
     if let Some(user) = user.as_object_mut() {
         if let Some(spec) = &args.user {
             let (uid, gid) = parse_user(spec)?;
@@ -214,11 +198,7 @@ fn process_from_flags(config: &Path, args: &Exec) -> Result<Value> {
 fn parse_user(spec: &str) -> Result<(u32, Option<u32>)> {
     let bad = || Error::InvalidArgument(format!("parsing {spec} as uid[:gid]: invalid number"));
     let mut parts = spec.splitn(2, ':');
-    let uid = parts
-        .next()
-        .unwrap_or_default()
-        .parse()
-        .map_err(|_| bad())?;
+    let uid = parts.next().unwrap_or_default().parse().map_err(|_| bad())?;
     let gid = match parts.next() {
         Some(g) => Some(g.parse().map_err(|_| bad())?),
         None => None,
@@ -235,10 +215,7 @@ mod tests {
         let mut full = vec!["berth-runtime", "exec"];
         full.extend_from_slice(argv);
         match crate::cli::Opts::try_parse_from(full) {
-            Ok(crate::cli::Opts {
-                command: Some(crate::cli::Command::Exec(e)),
-                ..
-            }) => *e,
+            Ok(crate::cli::Opts { command: Some(crate::cli::Command::Exec(e)), .. }) => *e,
             other => panic!("{other:?}"),
         }
     }
@@ -279,10 +256,7 @@ mod tests {
         assert_eq!(p["cwd"], "/tmp");
         assert_eq!(p["terminal"], true);
         assert_eq!(p["rlimits"][0]["type"], "RLIMIT_NOFILE");
-        assert_eq!(
-            p["capabilities"]["bounding"],
-            json!(["CAP_CHOWN", "CAP_NET_ADMIN"])
-        );
+        assert_eq!(p["capabilities"]["bounding"], json!(["CAP_CHOWN", "CAP_NET_ADMIN"]));
         assert!(p["capabilities"].get("ambient").is_none());
     }
 
@@ -296,8 +270,7 @@ mod tests {
     #[test]
     fn exec_error_extracts_runc_text() {
         let e = exec_error(LibcontainerError::Other(
-            "error in executing process : exec: \"nope\": executable file not found in $PATH"
-                .into(),
+            "error in executing process : exec: \"nope\": executable file not found in $PATH".into(),
         ));
         assert_eq!(
             e.to_string(),

@@ -56,13 +56,8 @@ pub struct RuncExecutor {
 impl RuncExecutor {
     /// An executor that reports failures on `status_fd` (if any).
     pub fn new(status_fd: Option<RawFd>) -> Self {
-        let self_exe = std::fs::metadata("/proc/self/exe")
-            .ok()
-            .map(|m| (m.dev(), m.ino()));
-        RuncExecutor {
-            status_fd,
-            self_exe,
-        }
+        let self_exe = std::fs::metadata("/proc/self/exe").ok().map(|m| (m.dev(), m.ino()));
+        RuncExecutor { status_fd, self_exe }
     }
 
     /// CVE-2019-5736: a container whose command is `/proc/self/exe` (or a
@@ -77,9 +72,7 @@ impl RuncExecutor {
         match (self.self_exe, std::fs::metadata(path)) {
             (Some(me), Ok(m)) if (m.dev(), m.ino()) == me => {
                 let quoted = serde_json::Value::from(name).to_string();
-                Err(format!(
-                    "exec: {quoted}: refusing to execute the runtime binary in the container"
-                ))
+                Err(format!("exec: {quoted}: refusing to execute the runtime binary in the container"))
             }
             _ => Ok(()),
         }
@@ -99,21 +92,14 @@ impl RuncExecutor {
 }
 
 fn process_args(spec: &Spec) -> Option<&Vec<String>> {
-    spec.process()
-        .as_ref()
-        .and_then(|p| p.args().as_ref())
-        .filter(|a| !a.is_empty())
+    spec.process().as_ref().and_then(|p| p.args().as_ref()).filter(|a| !a.is_empty())
 }
 
 fn spec_path_var(spec: &Spec) -> String {
     spec.process()
         .as_ref()
         .and_then(|p| p.env().as_ref())
-        .and_then(|env| {
-            env.iter()
-                .rev()
-                .find_map(|e| e.strip_prefix("PATH=").map(str::to_owned))
-        })
+        .and_then(|env| env.iter().rev().find_map(|e| e.strip_prefix("PATH=").map(str::to_owned)))
         .unwrap_or_else(|| DEFAULT_PATH.to_owned())
 }
 
@@ -126,8 +112,7 @@ impl Executor for RuncExecutor {
         };
         // This runs inside the container after pivot_root and chdir(cwd),
         // before the environment is replaced, so PATH comes from the spec.
-        let resolved = look_path(&args[0], &spec_path_var(spec))
-            .and_then(|p| self.check_not_self(&args[0], &p));
+        let resolved = look_path(&args[0], &spec_path_var(spec)).and_then(|p| self.check_not_self(&args[0], &p));
         match resolved {
             Ok(()) => Ok(()),
             Err(msg) => {
@@ -144,8 +129,7 @@ impl Executor for RuncExecutor {
         // The environment is the container's now; resolve again because the
         // rootfs may have changed between create and start.
         let path_var = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_owned());
-        let resolved = look_path(&args[0], &path_var)
-            .and_then(|p| self.check_not_self(&args[0], &p).map(|()| p));
+        let resolved = look_path(&args[0], &path_var).and_then(|p| self.check_not_self(&args[0], &p).map(|()| p));
         let path = match resolved {
             Ok(p) => p,
             Err(msg) => {
@@ -155,10 +139,7 @@ impl Executor for RuncExecutor {
         };
         let to_c = |s: &[u8]| CString::new(s).map_err(|_| ExecutorError::InvalidArg);
         let c_path = to_c(path.as_os_str().as_bytes())?;
-        let c_args = args
-            .iter()
-            .map(|a| to_c(a.as_bytes()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let c_args = args.iter().map(|a| to_c(a.as_bytes())).collect::<std::result::Result<Vec<_>, _>>()?;
         let err = match nix::unistd::execv(&c_path, &c_args) {
             Err(e) => e,
             Ok(never) => match never {},
@@ -226,9 +207,7 @@ pub fn look_path(name: &str, path_var: &str) -> std::result::Result<PathBuf, Str
             }
         }
     }
-    Err(format!(
-        "exec: {quoted}: executable file not found in $PATH"
-    ))
+    Err(format!("exec: {quoted}: executable file not found in $PATH"))
 }
 
 /// The exec-status FIFO while `create` runs.
@@ -341,24 +320,12 @@ mod tests {
 
         let path_var = format!("/nonexistent:{}", dir.path().display());
         assert_eq!(look_path("tool", &path_var), Ok(exe.clone()));
-        assert_eq!(
-            look_path("foo", &path_var),
-            Err(r#"exec: "foo": executable file not found in $PATH"#.to_owned())
-        );
-        assert_eq!(
-            look_path("data", &path_var),
-            Err(r#"exec: "data": executable file not found in $PATH"#.to_owned())
-        );
+        assert_eq!(look_path("foo", &path_var), Err(r#"exec: "foo": executable file not found in $PATH"#.to_owned()));
+        assert_eq!(look_path("data", &path_var), Err(r#"exec: "data": executable file not found in $PATH"#.to_owned()));
         let abs = noexec.display().to_string();
-        assert_eq!(
-            look_path(&abs, &path_var),
-            Err(format!("exec: \"{abs}\": permission denied"))
-        );
+        assert_eq!(look_path(&abs, &path_var), Err(format!("exec: \"{abs}\": permission denied")));
         let d = dir.path().display().to_string();
-        assert_eq!(
-            look_path(&d, &path_var),
-            Err(format!("exec: \"{d}\": is a directory"))
-        );
+        assert_eq!(look_path(&d, &path_var), Err(format!("exec: \"{d}\": is a directory")));
         assert_eq!(
             look_path("/no/such", &path_var),
             Err(r#"exec: "/no/such": stat /no/such: no such file or directory"#.to_owned())
@@ -396,9 +363,7 @@ mod tests {
     fn refuses_to_exec_itself() {
         let ex = RuncExecutor::new(None);
         let me = std::fs::read_link("/proc/self/exe").expect("exe");
-        assert!(ex
-            .check_not_self("/proc/self/exe", Path::new("/proc/self/exe"))
-            .is_err());
+        assert!(ex.check_not_self("/proc/self/exe", Path::new("/proc/self/exe")).is_err());
         assert!(ex.check_not_self("x", &me).is_err());
         assert!(ex.check_not_self("sh", Path::new("/bin/sh")).is_ok());
     }

@@ -70,12 +70,8 @@ fn state_json(c: &Container, owner: String) -> StateJson {
 }
 
 fn print_json<T: Serialize>(value: &T, pretty: bool) -> Result<()> {
-    let text = if pretty {
-        serde_json::to_string_pretty(value)
-    } else {
-        serde_json::to_string(value)
-    }
-    .map_err(|e| Error::io("encode json", e.into()))?;
+    let text = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) }
+        .map_err(|e| Error::io("encode json", e.into()))?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}").map_err(|e| Error::io("write stdout", e))
 }
@@ -124,10 +120,7 @@ pub fn list(global: &Global, args: &List) -> Result<()> {
     let states: Vec<StateJson> = containers
         .iter()
         .map(|c| {
-            let owner = c
-                .creator()
-                .map(|o| o.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let owner = c.creator().map(|o| o.to_string_lossy().into_owned()).unwrap_or_default();
             state_json(c, owner)
         })
         .collect();
@@ -157,9 +150,7 @@ pub fn list(global: &Global, args: &List) -> Result<()> {
             }
             out.write_all(table(&rows).as_bytes()).map_err(w)
         }
-        other => Err(Error::InvalidArgument(format!(
-            "invalid format option: {other}"
-        ))),
+        other => Err(Error::InvalidArgument(format!("invalid format option: {other}"))),
     }
 }
 
@@ -200,20 +191,10 @@ pub fn ps(global: &Global, args: &Ps) -> Result<()> {
     match args.format.as_str() {
         "json" => print_json(&pids, false),
         "table" => {
-            let ps_args = if args.ps_args.is_empty() {
-                vec!["-ef".to_owned()]
-            } else {
-                args.ps_args.clone()
-            };
-            let output = Command::new("ps")
-                .args(&ps_args)
-                .output()
-                .map_err(|e| Error::io("run ps", e))?;
+            let ps_args = if args.ps_args.is_empty() { vec!["-ef".to_owned()] } else { args.ps_args.clone() };
+            let output = Command::new("ps").args(&ps_args).output().map_err(|e| Error::io("run ps", e))?;
             if !output.status.success() {
-                return Err(Error::InvalidArgument(format!(
-                    "ps: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                )));
+                return Err(Error::InvalidArgument(format!("ps: {}", String::from_utf8_lossy(&output.stderr).trim())));
             }
             let text = String::from_utf8_lossy(&output.stdout);
             let mut out = std::io::stdout().lock();
@@ -223,24 +204,17 @@ pub fn ps(global: &Global, args: &Ps) -> Result<()> {
             let pid_col = header
                 .split_whitespace()
                 .position(|h| h == "PID")
-                .ok_or_else(|| {
-                    Error::InvalidArgument("couldn't find PID field in ps output".into())
-                })?;
+                .ok_or_else(|| Error::InvalidArgument("couldn't find PID field in ps output".into()))?;
             writeln!(out, "{header}").map_err(w)?;
             for line in lines {
-                let pid = line
-                    .split_whitespace()
-                    .nth(pid_col)
-                    .and_then(|p| p.parse::<i32>().ok());
+                let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
                 if pid.is_some_and(|p| pids.contains(&p)) {
                     writeln!(out, "{line}").map_err(w)?;
                 }
             }
             Ok(())
         }
-        other => Err(Error::InvalidArgument(format!(
-            "invalid format option: {other}"
-        ))),
+        other => Err(Error::InvalidArgument(format!("invalid format option: {other}"))),
     }
 }
 
@@ -339,11 +313,7 @@ const CAPABILITIES: [&str; 41] = [
 
 /// `--version`, in runc's layout.
 pub fn version() -> String {
-    format!(
-        "berth-runtime version {}\nspec: {}\nlibcontainer: 0.7\n",
-        env!("CARGO_PKG_VERSION"),
-        spec_version()
-    )
+    format!("berth-runtime version {}\nspec: {}\nlibcontainer: 0.7\n", env!("CARGO_PKG_VERSION"), spec_version())
 }
 
 #[cfg(test)]
@@ -352,10 +322,7 @@ mod tests {
 
     #[test]
     fn table_pads_like_tabwriter() {
-        let rows = vec![
-            ["ID".to_owned(), "PID".to_owned()],
-            ["a-long-container-id".to_owned(), "1".to_owned()],
-        ];
+        let rows = vec![["ID".to_owned(), "PID".to_owned()], ["a-long-container-id".to_owned(), "1".to_owned()]];
         let t = table(&rows);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], format!("ID{}PID", " ".repeat(20)));

@@ -49,12 +49,7 @@ pub fn main() -> i32 {
         return 0;
     };
 
-    let level = match opts
-        .global
-        .log_level
-        .as_deref()
-        .map(str::parse::<LevelFilter>)
-    {
+    let level = match opts.global.log_level.as_deref().map(str::parse::<LevelFilter>) {
         Some(Ok(l)) => l,
         Some(Err(_)) => {
             eprintln!("invalid log level");

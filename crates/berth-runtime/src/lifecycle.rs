@@ -27,10 +27,7 @@ pub fn create(global: &Global, args: &Create, detach: bool) -> Result<Container>
     if dir.exists() {
         return Err(Error::Exists);
     }
-    let bundle = args
-        .bundle
-        .canonicalize()
-        .map_err(|e| Error::io(format!("bundle {}", args.bundle.display()), e))?;
+    let bundle = args.bundle.canonicalize().map_err(|e| Error::io(format!("bundle {}", args.bundle.display()), e))?;
     let status = ExecStatus::create(&root, &args.id, args.preserve_fds)?;
 
     let built = build_init(global, args, &root, &bundle, detach, status.raw_fd());
@@ -116,20 +113,13 @@ pub fn start(global: &Global, id: &str) -> Result<()> {
     match c.status() {
         ContainerStatus::Created => {}
         ContainerStatus::Stopped => {
-            return Err(Error::IncorrectState(
-                "cannot start a container that has stopped".into(),
-            ))
+            return Err(Error::IncorrectState("cannot start a container that has stopped".into()))
         }
         ContainerStatus::Running => {
-            return Err(Error::IncorrectState(
-                "cannot start an already running container".into(),
-            ))
+            return Err(Error::IncorrectState("cannot start an already running container".into()))
         }
         other => {
-            return Err(Error::IncorrectState(format!(
-                "cannot start a container in the {} state",
-                status_str(other)
-            )))
+            return Err(Error::IncorrectState(format!("cannot start a container in the {} state", status_str(other))))
         }
     }
     let exec_status = ExecStatusReader::open(&c.root);
@@ -150,25 +140,18 @@ pub fn run(global: &Global, args: &Run) -> Result<i32> {
         // runc proxies a terminal for a foreground `run`; we only hand the
         // PTY to a console socket, so refuse rather than run without one.
         return Err(Error::InvalidArgument(
-            "a terminal needs --console-socket and --detach: berth-runtime does not proxy one"
-                .into(),
+            "a terminal needs --console-socket and --detach: berth-runtime does not proxy one".into(),
         ));
     }
     let container = create(global, &args.create, args.detach)?;
     let id = container.id().to_owned();
     let Some(pid) = container.pid() else {
-        return Err(Error::IncorrectState(
-            "container has no init process".into(),
-        ));
+        return Err(Error::IncorrectState("container has no init process".into()));
     };
     // Block signals before the process can exit so that its SIGCHLD stays
     // pending for the wait loop; the init process was cloned with the old
     // mask already.
-    let forwarder = if args.detach {
-        None
-    } else {
-        Some(wait::Forwarder::block()?)
-    };
+    let forwarder = if args.detach { None } else { Some(wait::Forwarder::block()?) };
     if let Err(e) = start(global, &id) {
         let _ = destroy(global, &id);
         return Err(e);
@@ -192,13 +175,7 @@ fn bundle_wants_terminal(bundle: &Path) -> bool {
 }
 
 fn destroy(global: &Global, id: &str) -> Result<()> {
-    delete(
-        global,
-        &Delete {
-            force: true,
-            id: id.to_owned(),
-        },
-    )
+    delete(global, &Delete { force: true, id: id.to_owned() })
 }
 
 /// `delete`: kills what is left (created containers, or anything with
@@ -210,21 +187,13 @@ pub fn delete(global: &Global, args: &Delete) -> Result<()> {
         Err(_) => container_dir(&global.root, &args.id)?,
     };
     if !dir.exists() {
-        return if args.force {
-            Ok(())
-        } else {
-            Err(Error::NotExist)
-        };
+        return if args.force { Ok(()) } else { Err(Error::NotExist) };
     }
     if !State::file_path(&dir).exists() {
         // An aborted create can leave a directory without state (runc's
         // delete handles the same case by removing it).
         remove_state_dir(&dir)?;
-        return if args.force {
-            Ok(())
-        } else {
-            Err(Error::NotExist)
-        };
+        return if args.force { Ok(()) } else { Err(Error::NotExist) };
     }
     let mut c = container::load(&global.root, &args.id)?;
     match c.status() {

@@ -66,20 +66,13 @@ impl Logger {
             Some(p) => Sink::File(OpenOptions::new().create(true).append(true).open(p)?),
             None => Sink::Stderr,
         };
-        Ok(Logger {
-            sink: Mutex::new(sink),
-            format,
-            max,
-        })
+        Ok(Logger { sink: Mutex::new(sink), format, max })
     }
 
     /// True when lines go to a file, so fatal errors must also be printed to
     /// stderr (runc's `fatal` does both).
     pub fn is_file(&self) -> bool {
-        self.sink
-            .lock()
-            .map(|s| matches!(*s, Sink::File(_)))
-            .unwrap_or(false)
+        self.sink.lock().map(|s| matches!(*s, Sink::File(_))).unwrap_or(false)
     }
 
     /// Writes one line at `level`.
@@ -188,10 +181,7 @@ impl Subscriber for LogSubscriber {
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        let mut v = MessageVisitor {
-            msg: String::new(),
-            fields: String::new(),
-        };
+        let mut v = MessageVisitor { msg: String::new(), fields: String::new() };
         event.record(&mut v);
         v.msg.push_str(&v.fields);
         self.logger.write(*event.metadata().level(), &v.msg);
@@ -216,10 +206,7 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         assert_eq!(v["level"], "error");
-        assert_eq!(
-            v["msg"],
-            r#"exec: "foo": executable file not found in $PATH"#
-        );
+        assert_eq!(v["msg"], r#"exec: "foo": executable file not found in $PATH"#);
         assert_eq!(v["time"], "2026-01-01T00:00:00Z");
         assert!(line.ends_with('\n'));
         assert!(line.starts_with("{\"level\":\"error\",\"msg\":"));

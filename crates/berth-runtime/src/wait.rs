@@ -22,8 +22,7 @@ impl Forwarder {
     /// cloned: children inherit the mask.
     pub fn block() -> Result<Self> {
         let set = SigSet::all();
-        set.thread_block()
-            .map_err(|e| Error::io("block signals", e.into()))?;
+        set.thread_block().map_err(|e| Error::io("block signals", e.into()))?;
         Ok(Forwarder { set })
     }
 
@@ -35,10 +34,7 @@ impl Forwarder {
             return Ok(code);
         }
         loop {
-            let sig = self
-                .set
-                .wait()
-                .map_err(|e| Error::io("wait for signals", e.into()))?;
+            let sig = self.set.wait().map_err(|e| Error::io("wait for signals", e.into()))?;
             match sig {
                 Signal::SIGCHLD => {
                     if let Some(code) = reap(pid)? {
@@ -67,9 +63,7 @@ fn reap(pid: Pid) -> Result<Option<i32>> {
             Ok(_) => continue,
             Err(Errno::EINTR) => continue,
             Err(Errno::ECHILD) => {
-                return Err(Error::IncorrectState(format!(
-                    "process {pid} is not a child of the runtime"
-                )))
+                return Err(Error::IncorrectState(format!("process {pid} is not a child of the runtime")))
             }
             Err(e) => return Err(Error::io("waitpid", e.into())),
         }

@@ -12,34 +12,19 @@ use std::time::Duration;
 use common::{read_all, stderr_of, stdout_of, v1_cgroup, wait_exit, Ctr};
 
 fn assert_ok(what: &str, o: &std::process::Output) {
-    assert!(
-        o.status.success(),
-        "{what} failed ({:?}): {}",
-        o.status.code(),
-        stderr_of(o)
-    );
+    assert!(o.status.success(), "{what} failed ({:?}): {}", o.status.code(), stderr_of(o));
 }
 
 fn assert_nothing_left(c: &Ctr) {
-    assert!(
-        !c.root.path().join("state").join(&c.id).exists(),
-        "state dir left behind"
-    );
+    assert!(!c.root.path().join("state").join(&c.id).exists(), "state dir left behind");
     let leftovers: Vec<_> = std::fs::read_dir(c.root.path().join("state"))
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "files left in root: {leftovers:?}");
-    assert!(
-        c.cgroup_dirs().is_empty(),
-        "cgroups left behind: {:?}",
-        c.cgroup_dirs()
-    );
+    assert!(c.cgroup_dirs().is_empty(), "cgroups left behind: {:?}", c.cgroup_dirs());
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let bundle = c.bundle.path().to_string_lossy().into_owned();
-    assert!(
-        !mountinfo.contains(&bundle),
-        "mounts left under the bundle on the host"
-    );
+    assert!(!mountinfo.contains(&bundle), "mounts left under the bundle on the host");
 }
 
 #[test]
@@ -58,26 +43,10 @@ fn lifecycle_output_exit_code_and_cleanup() {
     let state = c.state().expect("state after create");
     assert_eq!(state["status"], "created");
     assert_eq!(state["id"], c.id.as_str());
-    assert!(state["ociVersion"]
-        .as_str()
-        .is_some_and(|v| v.starts_with("1.")));
-    assert_eq!(
-        state["bundle"],
-        c.bundle
-            .path()
-            .canonicalize()
-            .expect("canon")
-            .to_string_lossy()
-            .as_ref()
-    );
-    assert!(state["rootfs"]
-        .as_str()
-        .is_some_and(|r| r.ends_with("/rootfs")));
-    let pid = std::fs::read_to_string(&pid_file)
-        .expect("pid file")
-        .trim()
-        .parse::<i32>()
-        .expect("pid");
+    assert!(state["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")));
+    assert_eq!(state["bundle"], c.bundle.path().canonicalize().expect("canon").to_string_lossy().as_ref());
+    assert!(state["rootfs"].as_str().is_some_and(|r| r.ends_with("/rootfs")));
+    let pid = std::fs::read_to_string(&pid_file).expect("pid file").trim().parse::<i32>().expect("pid");
     assert_eq!(state["pid"], pid);
     // The cgroup v1 manager put the init process into its cgroups, with the
     // configured limits.
@@ -85,28 +54,18 @@ fn lifecycle_output_exit_code_and_cleanup() {
     if memory.exists() {
         let procs = std::fs::read_to_string(memory.join("cgroup.procs")).unwrap_or_default();
         assert!(procs.lines().any(|l| l == pid.to_string()), "{procs}");
-        let limit =
-            std::fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap_or_default();
+        let limit = std::fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap_or_default();
         assert_eq!(limit.trim(), "134217728");
     }
     let pids = v1_cgroup("pids", &c.id);
     if pids.exists() {
-        assert_eq!(
-            std::fs::read_to_string(pids.join("pids.max"))
-                .unwrap_or_default()
-                .trim(),
-            "200"
-        );
+        assert_eq!(std::fs::read_to_string(pids.join("pids.max")).unwrap_or_default().trim(), "200");
     }
 
     assert_ok("start", &c.run(&["start", &c.id]));
     let stdout = read_all(child.stdout.take());
     let stderr = read_all(child.stderr.take());
-    assert_eq!(
-        stdout,
-        format!("out\n{}\n1024\n0\ndevnull-ok\n4\n", c.id),
-        "stderr: {stderr}"
-    );
+    assert_eq!(stdout, format!("out\n{}\n1024\n0\ndevnull-ok\n4\n", c.id), "stderr: {stderr}");
     assert_eq!(stderr, "err\n");
     assert_eq!(wait_exit(pid), 7);
 
@@ -123,11 +82,7 @@ fn kill_with_sigterm_and_sigkill() {
     // A shell as pid 1 only gets SIGTERM with a handler installed.
     let c = Ctr::new(
         "term",
-        &[
-            "sh",
-            "-c",
-            "trap 'echo got-term; exit 3' TERM; echo ready; while true; do sleep 0.05; done",
-        ],
+        &["sh", "-c", "trap 'echo got-term; exit 3' TERM; echo ready; while true; do sleep 0.05; done"],
     );
     let (out, mut child) = c.create_piped(&[]);
     assert!(out.status.success());
@@ -143,11 +98,7 @@ fn kill_with_sigterm_and_sigkill() {
     assert!(c.wait_status("stopped"));
     let again = c.run(&["kill", &c.id, "KILL"]);
     assert!(!again.status.success());
-    assert!(
-        stderr_of(&again).contains("container not running"),
-        "{}",
-        stderr_of(&again)
-    );
+    assert!(stderr_of(&again).contains("container not running"), "{}", stderr_of(&again));
     assert_ok("delete", &c.run(&["delete", &c.id]));
 
     let k = Ctr::new("kill9", &["sleep", "1000"]);
@@ -176,31 +127,18 @@ fn pause_and_resume_use_the_freezer() {
     assert_eq!(c.status(), "paused");
     let freezer = v1_cgroup("freezer", &c.id).join("freezer.state");
     if freezer.exists() {
-        assert_eq!(
-            std::fs::read_to_string(&freezer).unwrap_or_default().trim(),
-            "FROZEN"
-        );
+        assert_eq!(std::fs::read_to_string(&freezer).unwrap_or_default().trim(), "FROZEN");
     }
     let exec = c.run(&["exec", &c.id, "true"]);
-    assert!(
-        !exec.status.success(),
-        "exec into a paused container must fail"
-    );
+    assert!(!exec.status.success(), "exec into a paused container must fail");
     assert!(!c.run(&["pause", &c.id]).status.success());
     let del = c.run(&["delete", &c.id]);
     assert!(!del.status.success());
-    assert!(
-        stderr_of(&del).contains("not stopped"),
-        "{}",
-        stderr_of(&del)
-    );
+    assert!(stderr_of(&del).contains("not stopped"), "{}", stderr_of(&del));
     assert_ok("resume", &c.run(&["resume", &c.id]));
     assert_eq!(c.status(), "running");
     if freezer.exists() {
-        assert_eq!(
-            std::fs::read_to_string(&freezer).unwrap_or_default().trim(),
-            "THAWED"
-        );
+        assert_eq!(std::fs::read_to_string(&freezer).unwrap_or_default().trim(), "THAWED");
     }
     // Killing a paused container must still work (the freezer is thawed).
     assert_ok("pause", &c.run(&["pause", &c.id]));
@@ -221,10 +159,7 @@ fn missing_executable_gives_runc_error() {
     let want = r#"exec: "foo": executable file not found in $PATH"#;
     assert!(stderr.contains(want), "stderr: {stderr}");
     let last = c.last_log_error().expect("error in log");
-    assert!(
-        last.contains(&format!("unable to start container process: {want}")),
-        "{last}"
-    );
+    assert!(last.contains(&format!("unable to start container process: {want}")), "{last}");
     assert!(c.state().is_none());
     assert_nothing_left(&c);
 
@@ -233,10 +168,7 @@ fn missing_executable_gives_runc_error() {
     let (out, child) = d.create_piped(&[]);
     assert!(!out.status.success());
     let stderr = read_all(child.stderr);
-    assert!(
-        stderr.contains(r#"exec: "/etc/passwd": permission denied"#),
-        "stderr: {stderr}"
-    );
+    assert!(stderr.contains(r#"exec: "/etc/passwd": permission denied"#), "stderr: {stderr}");
     assert_nothing_left(&d);
 }
 
@@ -248,10 +180,7 @@ fn runtime_binary_cannot_be_run_inside_the_container() {
     let (out, child) = c.create_piped(&[]);
     assert!(!out.status.success(), "create must fail");
     let stderr = read_all(child.stderr);
-    assert!(
-        stderr.contains("refusing to execute the runtime binary"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("refusing to execute the runtime binary"), "{stderr}");
     assert_nothing_left(&c);
 
     let r = Ctr::new("selfexec", &["sleep", "1000"]);
@@ -261,11 +190,7 @@ fn runtime_binary_cannot_be_run_inside_the_container() {
     assert_ok("start", &r.run(&["start", &r.id]));
     let o = r.run(&["exec", &r.id, "/proc/self/exe", "--version"]);
     assert!(!o.status.success());
-    assert!(
-        stderr_of(&o).contains("refusing to execute the runtime binary"),
-        "{}",
-        stderr_of(&o)
-    );
+    assert!(stderr_of(&o).contains("refusing to execute the runtime binary"), "{}", stderr_of(&o));
     assert_ok("kill", &r.run(&["kill", &r.id, "KILL"]));
     assert_eq!(wait_exit(pid), 128 + 9);
     assert_ok("delete", &r.run(&["delete", &r.id]));
@@ -276,9 +201,7 @@ fn exec_format_error_after_start_reaches_container_stderr() {
     require_root!();
     let c = Ctr::new("badfmt", &["/bin/bad"]);
     std::fs::write(c.bundle.rootfs().join("bin/bad"), "not a program\n").expect("write");
-    let mut perms = std::fs::metadata(c.bundle.rootfs().join("bin/bad"))
-        .expect("md")
-        .permissions();
+    let mut perms = std::fs::metadata(c.bundle.rootfs().join("bin/bad")).expect("md").permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(c.bundle.rootfs().join("bin/bad"), perms).expect("chmod");
     let (out, mut child) = c.create_piped(&[]);
@@ -287,10 +210,7 @@ fn exec_format_error_after_start_reaches_container_stderr() {
     // As with runc, start succeeds and the container exits 1.
     assert_ok("start", &c.run(&["start", &c.id]));
     let stderr = read_all(child.stderr.take());
-    assert!(
-        stderr.contains("exec /bin/bad: exec format error"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("exec /bin/bad: exec format error"), "{stderr}");
     assert_eq!(wait_exit(pid), 1);
     assert_ok("delete", &c.run(&["delete", &c.id]));
 }
@@ -325,11 +245,7 @@ fn exec_into_running_container() {
 
     let o = c.run(&["exec", &c.id, "nope"]);
     assert!(!o.status.success());
-    assert!(
-        stderr_of(&o).contains(r#"exec: "nope": executable file not found in $PATH"#),
-        "{}",
-        stderr_of(&o)
-    );
+    assert!(stderr_of(&o).contains(r#"exec: "nope": executable file not found in $PATH"#), "{}", stderr_of(&o));
 
     // Detached, as the shim runs it, with a process.json.
     let process = c.root.path().join("process.json");
@@ -357,11 +273,7 @@ fn exec_into_running_container() {
         .status()
         .expect("exec --detach");
     assert!(status.success(), "exec --detach: {:?}", c.last_log_error());
-    let exec_pid: i32 = std::fs::read_to_string(&pid_file)
-        .expect("exec pid file")
-        .trim()
-        .parse()
-        .expect("pid");
+    let exec_pid: i32 = std::fs::read_to_string(&pid_file).expect("exec pid file").trim().parse().expect("pid");
     let ps = c.run(&["ps", "--format", "json", &c.id]);
     assert_ok("ps", &ps);
     let pids: Vec<i32> = serde_json::from_slice(&ps.stdout).expect("ps json");
@@ -380,13 +292,7 @@ fn recv_fd(stream: &std::os::unix::net::UnixStream) -> OwnedFd {
     let mut buf = [0u8; 64];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .expect("recvmsg");
+    let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).expect("recvmsg");
     for cmsg in msg.cmsgs().expect("cmsgs") {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             // SAFETY: the kernel installed this fd for us.
@@ -400,8 +306,7 @@ fn recv_fd(stream: &std::os::unix::net::UnixStream) -> OwnedFd {
 fn console_socket_receives_pty_master() {
     require_root!();
     let c = Ctr::new("tty", &["sh", "-c", "tty; echo hi-from-tty; exit 5"]);
-    c.bundle
-        .edit_config(|v| v["process"]["terminal"] = serde_json::json!(true));
+    c.bundle.edit_config(|v| v["process"]["terminal"] = serde_json::json!(true));
     let sock = c.root.path().join("console.sock");
     let listener = UnixListener::bind(&sock).expect("bind");
     let receiver = std::thread::spawn(move || {
@@ -409,11 +314,7 @@ fn console_socket_receives_pty_master() {
         recv_fd(&stream)
     });
     let (out, _child) = c.create_piped(&["--console-socket", &sock.to_string_lossy()]);
-    assert!(
-        out.status.success(),
-        "create with console socket failed: {:?}",
-        c.last_log_error()
-    );
+    assert!(out.status.success(), "create with console socket failed: {:?}", c.last_log_error());
     let master = receiver.join().expect("receiver");
     let pid = c.pid();
     assert_ok("start", &c.run(&["start", &c.id]));
@@ -433,10 +334,7 @@ fn console_socket_receives_pty_master() {
 fn preserve_fds_passes_extra_files() {
     use std::os::unix::process::CommandExt;
     require_root!();
-    let c = Ctr::new(
-        "fds",
-        &["sh", "-c", "echo via-fd3 >&3; ls /proc/self/fd | wc -l"],
-    );
+    let c = Ctr::new("fds", &["sh", "-c", "echo via-fd3 >&3; ls /proc/self/fd | wc -l"]);
     let (reader, writer) = nix::unistd::pipe().expect("pipe");
     let writer_fd = writer.as_raw_fd();
     let bundle = c.bundle.path().to_string_lossy().into_owned();
@@ -456,11 +354,7 @@ fn preserve_fds_passes_extra_files() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("create");
-    assert!(
-        child.wait().expect("wait").success(),
-        "{:?}",
-        c.last_log_error()
-    );
+    assert!(child.wait().expect("wait").success(), "{:?}", c.last_log_error());
     drop(writer);
     let pid = c.pid();
     assert_ok("start", &c.run(&["start", &c.id]));
@@ -474,10 +368,7 @@ fn preserve_fds_passes_extra_files() {
 #[test]
 fn seccomp_profile_is_enforced() {
     require_root!();
-    let c = Ctr::new(
-        "seccomp",
-        &["sh", "-c", "mkdir /tmp/x && echo made || echo blocked"],
-    );
+    let c = Ctr::new("seccomp", &["sh", "-c", "mkdir /tmp/x && echo made || echo blocked"]);
     c.bundle.edit_config(|v| {
         v["linux"]["seccomp"] = serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",
@@ -488,11 +379,7 @@ fn seccomp_profile_is_enforced() {
     let o = c.run(&["run", "--bundle", &c.bundle.path().to_string_lossy(), &c.id]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr_of(&o));
     assert_eq!(stdout_of(&o), "blocked\n");
-    assert!(
-        stderr_of(&o).contains("Operation not permitted"),
-        "{}",
-        stderr_of(&o)
-    );
+    assert!(stderr_of(&o).contains("Operation not permitted"), "{}", stderr_of(&o));
     assert_nothing_left(&c);
 }
 
@@ -509,16 +396,9 @@ fn delete_of_created_container_kills_init() {
     assert_nothing_left(&c);
     let o = c.run(&["state", &c.id]);
     assert!(!o.status.success());
-    assert!(
-        stderr_of(&o).contains("does not exist"),
-        "{}",
-        stderr_of(&o)
-    );
+    assert!(stderr_of(&o).contains("does not exist"), "{}", stderr_of(&o));
     assert!(!c.run(&["delete", &c.id]).status.success());
-    assert_ok(
-        "delete --force of nothing",
-        &c.run(&["delete", "--force", &c.id]),
-    );
+    assert_ok("delete --force of nothing", &c.run(&["delete", "--force", &c.id]));
 }
 
 #[test]

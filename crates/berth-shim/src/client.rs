@@ -6,8 +6,8 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::{
-    ExecRequest, ExecStatus, ExitRecord, HelloInfo, Request, Response, EXIT_FILE, MAX_LINE,
-    PROTOCOL_VERSION, SOCKET_NAME,
+    ExecRequest, ExecStatus, ExitRecord, HelloInfo, Request, Response, EXIT_FILE, MAX_LINE, PROTOCOL_VERSION,
+    SOCKET_NAME,
 };
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::os::fd::AsRawFd;
@@ -59,9 +59,9 @@ impl ShimClient {
     pub fn connect_socket(path: &Path) -> Result<Self> {
         match UnixStream::connect(path) {
             Ok(sock) => Ok(ShimClient { sock }),
-            Err(e) if matches!(e.kind(), IoKind::NotFound | IoKind::ConnectionRefused) => Err(
-                Error::NotFound(format!("no shim listening on {}: {e}", path.display())),
-            ),
+            Err(e) if matches!(e.kind(), IoKind::NotFound | IoKind::ConnectionRefused) => {
+                Err(Error::NotFound(format!("no shim listening on {}: {e}", path.display())))
+            }
             Err(e) => Err(Error::io(format!("connect {}", path.display()), e)),
         }
     }
@@ -69,19 +69,13 @@ impl ShimClient {
     /// Read and write timeout for every following call; `None` blocks
     /// (right for `wait`, which lasts as long as the container).
     pub fn set_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        self.sock
-            .set_read_timeout(timeout)
-            .map_err(|e| Error::io("set timeout", e))?;
-        self.sock
-            .set_write_timeout(timeout)
-            .map_err(|e| Error::io("set timeout", e))
+        self.sock.set_read_timeout(timeout).map_err(|e| Error::io("set timeout", e))?;
+        self.sock.set_write_timeout(timeout).map_err(|e| Error::io("set timeout", e))
     }
 
     /// Sends any request and reads its response; error responses become `Err`.
     pub fn request(&mut self, req: &Request) -> Result<Response> {
-        self.sock
-            .write_all(&req.encode())
-            .map_err(|e| Error::io(format!("send {}", req.op()), e))?;
+        self.sock.write_all(&req.encode()).map_err(|e| Error::io(format!("send {}", req.op()), e))?;
         let line = self.read_line()?;
         Response::decode(&line)?.into_result()
     }
@@ -94,14 +88,7 @@ impl ShimClient {
         let mut buf = [0u8; 4096];
         loop {
             // SAFETY: `buf` is valid for writes of its length.
-            let n = unsafe {
-                libc::recv(
-                    self.sock.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_PEEK,
-                )
-            };
+            let n = unsafe { libc::recv(self.sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK) };
             if n < 0 {
                 let e = std::io::Error::last_os_error();
                 if e.kind() == IoKind::Interrupted {
@@ -115,9 +102,7 @@ impl ShimClient {
             let n = n as usize;
             let take = buf[..n].iter().position(|&b| b == b'\n').map(|p| p + 1);
             let count = take.unwrap_or(n);
-            self.sock
-                .read_exact(&mut buf[..count])
-                .map_err(|e| Error::io("read shim response", e))?;
+            self.sock.read_exact(&mut buf[..count]).map_err(|e| Error::io("read shim response", e))?;
             line.extend_from_slice(&buf[..count]);
             if take.is_some() {
                 line.pop();
@@ -152,16 +137,8 @@ impl ShimClient {
     /// Attaches to the container's stdio.
     pub fn attach(mut self, stdin: bool, stdout: bool, stderr: bool) -> Result<Stream> {
         let pid = self.hello()?.pid;
-        match self.request(&Request::Attach {
-            stdin,
-            stdout,
-            stderr,
-        })? {
-            Response::Attached { tty } => Ok(Stream {
-                stream: self.sock,
-                tty,
-                pid,
-            }),
+        match self.request(&Request::Attach { stdin, stdout, stderr })? {
+            Response::Attached { tty } => Ok(Stream { stream: self.sock, tty, pid }),
             other => Err(unexpected(other)),
         }
     }
@@ -171,16 +148,10 @@ impl ShimClient {
     /// returns its exit code at once.
     pub fn exec(mut self, req: ExecRequest) -> Result<Stream> {
         if req.detach {
-            return Err(Error::InvalidArgument(
-                "exec: use exec_detached for a detached exec".into(),
-            ));
+            return Err(Error::InvalidArgument("exec: use exec_detached for a detached exec".into()));
         }
         match self.request(&Request::Exec(req))? {
-            Response::ExecStarted { pid, tty } => Ok(Stream {
-                stream: self.sock,
-                tty,
-                pid,
-            }),
+            Response::ExecStarted { pid, tty } => Ok(Stream { stream: self.sock, tty, pid }),
             other => Err(unexpected(other)),
         }
     }
@@ -213,29 +184,17 @@ impl ShimClient {
 
     /// Sets the terminal size of the container (`exec_id: None`) or an exec.
     pub fn resize(&mut self, exec_id: Option<&str>, width: u16, height: u16) -> Result<()> {
-        self.done(Request::Resize {
-            exec_id: exec_id.map(str::to_string),
-            width,
-            height,
-        })
+        self.done(Request::Resize { exec_id: exec_id.map(str::to_string), width, height })
     }
 
     /// `runtime kill [--all] <id> <signal>`.
     pub fn kill(&mut self, signal: i32, all: bool) -> Result<()> {
-        self.done(Request::Kill {
-            exec_id: None,
-            signal,
-            all,
-        })
+        self.done(Request::Kill { exec_id: None, signal, all })
     }
 
     /// Signals an exec's process.
     pub fn kill_exec(&mut self, exec_id: &str, signal: i32) -> Result<()> {
-        self.done(Request::Kill {
-            exec_id: Some(exec_id.into()),
-            signal,
-            all: false,
-        })
+        self.done(Request::Kill { exec_id: Some(exec_id.into()), signal, all: false })
     }
 
     fn done(&mut self, req: Request) -> Result<()> {
@@ -270,8 +229,5 @@ impl ShimClient {
 }
 
 fn unexpected(resp: Response) -> Error {
-    Error::Protocol(format!(
-        "unexpected response {:?}",
-        String::from_utf8_lossy(resp.encode().trim_ascii_end())
-    ))
+    Error::Protocol(format!("unexpected response {:?}", String::from_utf8_lossy(resp.encode().trim_ascii_end())))
 }

@@ -69,20 +69,15 @@ pub(crate) fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed>
     while let Some(arg) = it.next() {
         let bytes = arg.as_bytes();
         // Accept both `--flag value` and `--flag=value`.
-        let (name, inline): (&[u8], Option<OsString>) = match bytes.iter().position(|&b| b == b'=')
-        {
-            Some(eq) if bytes.starts_with(b"--") => (
-                &bytes[..eq],
-                Some(OsStr::from_bytes(&bytes[eq + 1..]).to_os_string()),
-            ),
+        let (name, inline): (&[u8], Option<OsString>) = match bytes.iter().position(|&b| b == b'=') {
+            Some(eq) if bytes.starts_with(b"--") => {
+                (&bytes[..eq], Some(OsStr::from_bytes(&bytes[eq + 1..]).to_os_string()))
+            }
             _ => (bytes, None),
         };
         let name = String::from_utf8_lossy(name).into_owned();
         let value = |it: &mut dyn Iterator<Item = OsString>| -> Result<OsString> {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| Error::InvalidArgument(format!("{name} needs a value")))
+            inline.clone().or_else(|| it.next()).ok_or_else(|| Error::InvalidArgument(format!("{name} needs a value")))
         };
         match name.as_str() {
             "--id" => id = Some(value(&mut it)?),
@@ -95,8 +90,7 @@ pub(crate) fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed>
             "--log-max-size" => cfg.log_max_size = number(&name, &value(&mut it)?)?,
             "--log-max-files" => cfg.log_max_files = number(&name, &value(&mut it)?)?,
             "--ready-fd" => cfg.ready_fd = Some(number(&name, &value(&mut it)?)?),
-            "--tty" | "--stdin" | "--stdin-once" | "--no-start" | "--no-delete"
-            | "--foreground"
+            "--tty" | "--stdin" | "--stdin-once" | "--no-start" | "--no-delete" | "--foreground"
                 if inline.is_some() =>
             {
                 return Err(Error::InvalidArgument(format!("{name} takes no value")));
@@ -112,18 +106,11 @@ pub(crate) fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed>
             other => return Err(Error::InvalidArgument(format!("unknown flag {other:?}"))),
         }
     }
-    let need = |v: Option<PathBuf>, flag: &str| {
-        v.ok_or_else(|| Error::InvalidArgument(format!("{flag} is required")))
-    };
+    let need = |v: Option<PathBuf>, flag: &str| v.ok_or_else(|| Error::InvalidArgument(format!("{flag} is required")));
     let id = id.ok_or_else(|| Error::InvalidArgument("--id is required".into()))?;
-    cfg.id = id
-        .into_string()
-        .map_err(|_| Error::InvalidArgument("--id must be UTF-8".into()))?;
+    cfg.id = id.into_string().map_err(|_| Error::InvalidArgument("--id must be UTF-8".into()))?;
     if !valid_id(&cfg.id) {
-        return Err(Error::InvalidArgument(format!(
-            "invalid container id {:?}",
-            cfg.id
-        )));
+        return Err(Error::InvalidArgument(format!("invalid container id {:?}", cfg.id)));
     }
     cfg.bundle = need(bundle, "--bundle")?;
     cfg.state_dir = need(state_dir, "--state-dir")?;
@@ -133,18 +120,16 @@ pub(crate) fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed>
     }
     if let Some(fd) = cfg.ready_fd {
         if fd < 3 {
-            return Err(Error::InvalidArgument(
-                "--ready-fd must be 3 or more".into(),
-            ));
+            return Err(Error::InvalidArgument("--ready-fd must be 3 or more".into()));
         }
     }
     Ok(Parsed::Run(Box::new(cfg)))
 }
 
 fn number<T: std::str::FromStr>(flag: &str, v: &OsStr) -> Result<T> {
-    v.to_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
-        Error::InvalidArgument(format!("{flag}: not a number: {}", v.to_string_lossy()))
-    })
+    v.to_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::InvalidArgument(format!("{flag}: not a number: {}", v.to_string_lossy())))
 }
 
 /// Makes `p` absolute against the current directory: the shim changes to `/`
@@ -173,10 +158,7 @@ mod tests {
         assert_eq!(c.id, "c1");
         assert_eq!(c.state_dir, PathBuf::from("/s"));
         assert!(c.tty && c.stdin && c.stdin_once && !c.no_start);
-        assert_eq!(
-            (c.log_max_size, c.log_max_files, c.ready_fd),
-            (1024, 2, Some(3))
-        );
+        assert_eq!((c.log_max_size, c.log_max_files, c.ready_fd), (1024, 2, Some(3)));
         assert_eq!(c.runtime_args, vec![OsString::from("--systemd-cgroup")]);
     }
 

@@ -50,17 +50,11 @@ impl Error {
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
 
     pub(crate) fn errno(context: impl Into<String>, errno: nix::errno::Errno) -> Self {
-        Error::Io {
-            context: context.into(),
-            source: std::io::Error::from(errno),
-        }
+        Error::Io { context: context.into(), source: std::io::Error::from(errno) }
     }
 }
 

@@ -168,11 +168,7 @@ fn write_valid(out: &mut Vec<u8>, s: &[u8]) {
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
             0xe2 => {
-                out.extend_from_slice(if s.get(i + 2) == Some(&0xa8) {
-                    b"\\u2028"
-                } else {
-                    b"\\u2029"
-                });
+                out.extend_from_slice(if s.get(i + 2) == Some(&0xa8) { b"\\u2028" } else { b"\\u2029" });
                 i += 2;
             }
             c => {
@@ -379,16 +375,12 @@ impl Parser<'_> {
                 return Err(self.err("invalid number"));
             }
         }
-        let text =
-            std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("invalid number"))?;
+        let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("invalid number"))?;
         Ok(Value::Number(text.to_string()))
     }
 
     fn hex4(&mut self) -> Result<u32, String> {
-        let h = self
-            .s
-            .get(self.i..self.i + 4)
-            .ok_or_else(|| self.err("short \\u escape"))?;
+        let h = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("short \\u escape"))?;
         let h = std::str::from_utf8(h).map_err(|_| self.err("invalid \\u escape"))?;
         let v = u32::from_str_radix(h, 16).map_err(|_| self.err("invalid \\u escape"))?;
         self.i += 4;
@@ -422,8 +414,7 @@ impl Parser<'_> {
                         b't' => out.push(b'\t'),
                         b'u' => {
                             let mut c = self.hex4()?;
-                            if (0xd800..0xdc00).contains(&c) && self.s[self.i..].starts_with(b"\\u")
-                            {
+                            if (0xd800..0xdc00).contains(&c) && self.s[self.i..].starts_with(b"\\u") {
                                 let save = self.i;
                                 self.i += 2;
                                 let lo = self.hex4()?;
@@ -454,7 +445,8 @@ mod tests {
 
     #[test]
     fn parses_and_writes_back() {
-        let src = br#"{"a":[1,-2.5e3,true,false,null],"b":"x\"\\\n\u00e9\ud83d\ude00","c":{},"d":18446744073709551615}"#;
+        let src =
+            br#"{"a":[1,-2.5e3,true,false,null],"b":"x\"\\\n\u00e9\ud83d\ude00","c":{},"d":18446744073709551615}"#;
         let v = parse(src).unwrap();
         assert_eq!(v.get("d").unwrap().as_u64(), Some(u64::MAX));
         assert_eq!(v.get("b").unwrap().as_str(), Some("x\"\\\né😀"));
@@ -465,16 +457,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in [
-            &b"{"[..],
-            b"[1,]",
-            b"{\"a\" 1}",
-            b"\"\x01\"",
-            b"1 2",
-            b"nul",
-            b"-",
-            b"1.",
-        ] {
+        for bad in [&b"{"[..], b"[1,]", b"{\"a\" 1}", b"\"\x01\"", b"1 2", b"nul", b"-", b"1."] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         let deep = "[".repeat(100) + &"]".repeat(100);
@@ -485,21 +468,13 @@ mod tests {
     fn escapes_like_go() {
         let mut out = Vec::new();
         write_str(&mut out, b"<a&b>\x01\xff\tz\xe2\x80\xa8");
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#""\u003ca\u0026b\u003e\u0001\ufffd\tz\u2028""#
-        );
+        assert_eq!(String::from_utf8(out).unwrap(), r#""\u003ca\u0026b\u003e\u0001\ufffd\tz\u2028""#);
     }
 
     #[test]
     fn obj_writer() {
         let mut out = Vec::new();
-        ObjWriter::new(&mut out)
-            .str("a", "b")
-            .int("n", -3)
-            .bool("t", true)
-            .opt_str("z", None)
-            .finish();
+        ObjWriter::new(&mut out).str("a", "b").int("n", -3).bool("t", true).opt_str("z", None).finish();
         assert_eq!(out, br#"{"a":"b","n":-3,"t":true,"z":null}"#);
     }
 }

@@ -161,9 +161,7 @@ mod spawn;
 
 pub use client::ShimClient;
 pub use error::{Error, Result};
-pub use log::{
-    DEFAULT_MAX_FILES as DEFAULT_LOG_MAX_FILES, DEFAULT_MAX_SIZE as DEFAULT_LOG_MAX_SIZE,
-};
+pub use log::{DEFAULT_MAX_FILES as DEFAULT_LOG_MAX_FILES, DEFAULT_MAX_SIZE as DEFAULT_LOG_MAX_SIZE};
 pub use spawn::{spawn, SpawnOptions, SpawnResult};
 pub use time::rfc3339_nanos;
 
@@ -176,11 +174,7 @@ pub fn main() -> i32 {
             0
         }
         Ok(config::Parsed::Version) => {
-            println!(
-                "berth-shim {} (protocol {})",
-                env!("CARGO_PKG_VERSION"),
-                protocol::PROTOCOL_VERSION
-            );
+            println!("berth-shim {} (protocol {})", env!("CARGO_PKG_VERSION"), protocol::PROTOCOL_VERSION);
             0
         }
         Err(e) => {

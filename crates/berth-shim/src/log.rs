@@ -195,11 +195,7 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .open(path)
+    OpenOptions::new().create(true).append(true).mode(0o640).open(path)
 }
 
 #[cfg(test)]
@@ -233,13 +229,8 @@ mod tests {
         w.flush_partial(now);
         assert_eq!(
             entries(&p),
-            [
-                ("a\n", "stdout"),
-                ("e\n", "stderr"),
-                ("bc\n", "stdout"),
-                ("d", "stdout")
-            ]
-            .map(|(a, b)| (a.to_string(), b.to_string()))
+            [("a\n", "stdout"), ("e\n", "stderr"), ("bc\n", "stdout"), ("d", "stdout")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
         );
         let long = vec![b'x'; MAX_LINE + 10];
         w.write(StreamId::Stdout, &long, now);
@@ -278,11 +269,7 @@ mod tests {
         let p = dir.path().join("c.log");
         let mut w = LogWriter::open(&p, 300, 1).unwrap();
         for i in 0..50 {
-            w.write(
-                StreamId::Stdout,
-                format!("line {i}\n").as_bytes(),
-                SystemTime::now(),
-            );
+            w.write(StreamId::Stdout, format!("line {i}\n").as_bytes(), SystemTime::now());
         }
         assert!(std::fs::metadata(&p).unwrap().len() <= 300);
         assert!(!dir.path().join("c.log.1").exists());

@@ -57,11 +57,7 @@ pub fn parse_frame_header(h: &[u8; 8]) -> Result<(StreamId, u32)> {
         0 => StreamId::Stdin,
         1 => StreamId::Stdout,
         2 => StreamId::Stderr,
-        other => {
-            return Err(Error::Protocol(format!(
-                "unknown stream id {other} in frame header"
-            )))
-        }
+        other => return Err(Error::Protocol(format!("unknown stream id {other} in frame header"))),
     };
     Ok((stream, u32::from_be_bytes([h[4], h[5], h[6], h[7]])))
 }
@@ -81,8 +77,7 @@ pub fn read_frame<R: Read>(r: &mut R) -> Result<Option<(StreamId, Vec<u8>)>> {
     }
     let (stream, len) = parse_frame_header(&h)?;
     let mut payload = vec![0u8; len as usize];
-    r.read_exact(&mut payload)
-        .map_err(|e| Error::io("read frame payload", e))?;
+    r.read_exact(&mut payload).map_err(|e| Error::io("read frame payload", e))?;
     Ok(Some((stream, payload)))
 }
 
@@ -123,10 +118,7 @@ impl ExitRecord {
         Ok(ExitRecord {
             exit_code: int_field(v, "exit_code")? as i32,
             exited_at: str_field(v, "exited_at")?.to_string(),
-            oom_killed: v
-                .get("oom_killed")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            oom_killed: v.get("oom_killed").and_then(Value::as_bool).unwrap_or(false),
         })
     }
 }
@@ -236,45 +228,26 @@ impl Request {
                 w.int("version", PROTOCOL_VERSION.into());
             }
             Request::Start | Request::Wait | Request::Shutdown => {}
-            Request::Attach {
-                stdin,
-                stdout,
-                stderr,
-            } => {
-                w.bool("stdin", *stdin)
-                    .bool("stdout", *stdout)
-                    .bool("stderr", *stderr);
+            Request::Attach { stdin, stdout, stderr } => {
+                w.bool("stdin", *stdin).bool("stdout", *stdout).bool("stderr", *stderr);
             }
             Request::Exec(e) => {
                 // Raw CR/LF can only be insignificant whitespace in valid JSON
                 // (inside strings they must be escaped), so flattening them
                 // keeps a pretty-printed document on one protocol line.
-                let flat: String = e
-                    .process
-                    .trim()
-                    .chars()
-                    .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-                    .collect();
+                let flat: String =
+                    e.process.trim().chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
                 w.str("id", &e.id).raw("process", &flat).bool("tty", e.tty);
                 w.bool("stdin", e.stdin).bool("detach", e.detach);
             }
             Request::ExecState { id } | Request::ExecWait { id } => {
                 w.str("id", id);
             }
-            Request::Resize {
-                exec_id,
-                width,
-                height,
-            } => {
+            Request::Resize { exec_id, width, height } => {
                 w.opt_str("exec_id", exec_id.as_deref());
-                w.int("width", (*width).into())
-                    .int("height", (*height).into());
+                w.int("width", (*width).into()).int("height", (*height).into());
             }
-            Request::Kill {
-                exec_id,
-                signal,
-                all,
-            } => {
+            Request::Kill { exec_id, signal, all } => {
                 w.opt_str("exec_id", exec_id.as_deref());
                 w.int("signal", (*signal).into()).bool("all", *all);
             }
@@ -304,19 +277,11 @@ impl Request {
             "start" => Request::Start,
             "wait" => Request::Wait,
             "shutdown" => Request::Shutdown,
-            "attach" => Request::Attach {
-                stdin: flag("stdin"),
-                stdout: flag("stdout"),
-                stderr: flag("stderr"),
-            },
+            "attach" => Request::Attach { stdin: flag("stdin"), stdout: flag("stdout"), stderr: flag("stderr") },
             "exec" => {
                 let process = match v.get("process") {
                     Some(p @ Value::Object(_)) => p.to_string(),
-                    _ => {
-                        return Err(Error::InvalidArgument(
-                            "exec: \"process\" must be an object".into(),
-                        ))
-                    }
+                    _ => return Err(Error::InvalidArgument("exec: \"process\" must be an object".into())),
                 };
                 Request::Exec(ExecRequest {
                     id: req_str("id")?,
@@ -333,29 +298,17 @@ impl Request {
                     v.get(k)
                         .and_then(Value::as_u64)
                         .and_then(|n| u16::try_from(n).ok())
-                        .ok_or_else(|| {
-                            Error::InvalidArgument(format!("resize: \"{k}\" must be 0..65535"))
-                        })
+                        .ok_or_else(|| Error::InvalidArgument(format!("resize: \"{k}\" must be 0..65535")))
                 };
-                Request::Resize {
-                    exec_id: opt_id("exec_id"),
-                    width: dim("width")?,
-                    height: dim("height")?,
-                }
+                Request::Resize { exec_id: opt_id("exec_id"), width: dim("width")?, height: dim("height")? }
             }
             "kill" => {
                 let signal = v
                     .get("signal")
                     .and_then(Value::as_i64)
                     .filter(|s| (1..=64).contains(s))
-                    .ok_or_else(|| {
-                        Error::InvalidArgument("kill: \"signal\" must be 1..64".into())
-                    })?;
-                Request::Kill {
-                    exec_id: opt_id("exec_id"),
-                    signal: signal as i32,
-                    all: flag("all"),
-                }
+                    .ok_or_else(|| Error::InvalidArgument("kill: \"signal\" must be 1..64".into()))?;
+                Request::Kill { exec_id: opt_id("exec_id"), signal: signal as i32, all: flag("all") }
             }
             other => return Err(Error::InvalidArgument(format!("unknown op {other:?}"))),
         })
@@ -419,10 +372,7 @@ pub enum Response {
 impl Response {
     /// The error response for `err`.
     pub fn from_error(err: &Error) -> Self {
-        Response::Error {
-            kind: err.kind(),
-            message: err.to_string(),
-        }
+        Response::Error { kind: err.kind(), message: err.to_string() }
     }
 
     /// Encodes the response as one line, newline included.
@@ -431,12 +381,8 @@ impl Response {
         let mut w = ObjWriter::new(&mut out);
         match self {
             Response::Hello(h) => {
-                w.str("type", "hello")
-                    .int("version", h.version.into())
-                    .str("id", &h.id);
-                w.int("shim_pid", h.shim_pid.into())
-                    .int("pid", h.pid.into())
-                    .str("status", h.status.as_str());
+                w.str("type", "hello").int("version", h.version.into()).str("id", &h.id);
+                w.int("shim_pid", h.shim_pid.into()).int("pid", h.pid.into()).str("status", h.status.as_str());
                 w.bool("tty", h.tty).bool("stdin", h.stdin);
                 match &h.exit {
                     Some(e) => w.raw("exit", &e.to_json()),
@@ -450,15 +396,10 @@ impl Response {
                 w.str("type", "attached").bool("tty", *tty);
             }
             Response::ExecStarted { pid, tty } => {
-                w.str("type", "exec-started")
-                    .int("pid", (*pid).into())
-                    .bool("tty", *tty);
+                w.str("type", "exec-started").int("pid", (*pid).into()).bool("tty", *tty);
             }
             Response::ExecStatus(s) => {
-                w.str("type", "exec-status")
-                    .str("id", &s.id)
-                    .int("pid", s.pid.into())
-                    .bool("running", s.running);
+                w.str("type", "exec-status").str("id", &s.id).int("pid", s.pid.into()).bool("running", s.running);
                 match s.exit_code {
                     Some(c) => w.int("exit_code", c.into()),
                     None => w.raw("exit_code", "null"),
@@ -471,9 +412,7 @@ impl Response {
                 w.str("type", "exit").raw("exit", &e.to_json());
             }
             Response::Error { kind, message } => {
-                w.str("type", "error")
-                    .str("kind", kind.as_str())
-                    .str("message", message);
+                w.str("type", "error").str("kind", kind.as_str()).str("message", message);
             }
         }
         w.finish();
@@ -500,14 +439,9 @@ impl Response {
                     _ => None,
                 },
             }),
-            "started" => Response::Started {
-                pid: int_field(&v, "pid")? as i32,
-            },
+            "started" => Response::Started { pid: int_field(&v, "pid")? as i32 },
             "attached" => Response::Attached { tty: flag("tty") },
-            "exec-started" => Response::ExecStarted {
-                pid: int_field(&v, "pid")? as i32,
-                tty: flag("tty"),
-            },
+            "exec-started" => Response::ExecStarted { pid: int_field(&v, "pid")? as i32, tty: flag("tty") },
             "exec-status" => Response::ExecStatus(ExecStatus {
                 id: str_field(&v, "id")?.to_string(),
                 pid: int_field(&v, "pid")? as i32,
@@ -515,11 +449,9 @@ impl Response {
                 exit_code: v.get("exit_code").and_then(Value::as_i64).map(|c| c as i32),
             }),
             "done" => Response::Done,
-            "exit" => {
-                Response::Exit(ExitRecord::from_value(v.get("exit").ok_or_else(|| {
-                    Error::Protocol("exit response without \"exit\"".into())
-                })?)?)
-            }
+            "exit" => Response::Exit(ExitRecord::from_value(
+                v.get("exit").ok_or_else(|| Error::Protocol("exit response without \"exit\"".into()))?,
+            )?),
             "error" => Response::Error {
                 kind: kind_from_str(v.get("kind").and_then(Value::as_str).unwrap_or("")),
                 message: str_field(&v, "message")?.to_string(),
@@ -553,15 +485,11 @@ pub(crate) fn kind_from_str(s: &str) -> ErrorKind {
 }
 
 fn str_field<'a>(v: &'a Value, k: &str) -> Result<&'a str> {
-    v.get(k)
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::Protocol(format!("missing string field {k:?}")))
+    v.get(k).and_then(Value::as_str).ok_or_else(|| Error::Protocol(format!("missing string field {k:?}")))
 }
 
 fn int_field(v: &Value, k: &str) -> Result<i64> {
-    v.get(k)
-        .and_then(Value::as_i64)
-        .ok_or_else(|| Error::Protocol(format!("missing integer field {k:?}")))
+    v.get(k).and_then(Value::as_i64).ok_or_else(|| Error::Protocol(format!("missing integer field {k:?}")))
 }
 
 /// Splits a byte stream into protocol lines; whatever follows a line that
@@ -589,9 +517,7 @@ impl LineBuffer {
                 line.pop();
                 Ok(Some(line))
             }
-            None if self.buf.len() > MAX_LINE => Err(Error::Protocol(format!(
-                "line longer than {MAX_LINE} bytes"
-            ))),
+            None if self.buf.len() > MAX_LINE => Err(Error::Protocol(format!("line longer than {MAX_LINE} bytes"))),
             None => Ok(None),
         }
     }
@@ -629,9 +555,7 @@ pub(crate) fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && !id.starts_with('.')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]
@@ -665,10 +589,7 @@ mod tests {
             assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
             let back = Request::decode(&line).unwrap();
             if let (Request::Exec(a), Request::Exec(b)) = (&r, &back) {
-                assert_eq!(
-                    json::parse(a.process.as_bytes()).unwrap(),
-                    json::parse(b.process.as_bytes()).unwrap()
-                );
+                assert_eq!(json::parse(a.process.as_bytes()).unwrap(), json::parse(b.process.as_bytes()).unwrap());
                 assert_eq!((a.tty, a.stdin, &a.id), (b.tty, b.stdin, &b.id));
             } else {
                 assert_eq!(back, r);
@@ -681,11 +602,7 @@ mod tests {
 
     #[test]
     fn responses_round_trip() {
-        let exit = ExitRecord {
-            exit_code: 137,
-            exited_at: "2026-11-22T05:40:00.123456789Z".into(),
-            oom_killed: true,
-        };
+        let exit = ExitRecord { exit_code: 137, exited_at: "2026-11-22T05:40:00.123456789Z".into(), oom_killed: true };
         let resps = [
             Response::Hello(HelloInfo {
                 version: 1,
@@ -700,49 +617,27 @@ mod tests {
             Response::Started { pid: 5 },
             Response::Attached { tty: false },
             Response::ExecStarted { pid: 6, tty: true },
-            Response::ExecStatus(ExecStatus {
-                id: "e".into(),
-                pid: 7,
-                running: false,
-                exit_code: Some(3),
-            }),
-            Response::ExecStatus(ExecStatus {
-                id: "e".into(),
-                pid: 7,
-                running: true,
-                exit_code: None,
-            }),
+            Response::ExecStatus(ExecStatus { id: "e".into(), pid: 7, running: false, exit_code: Some(3) }),
+            Response::ExecStatus(ExecStatus { id: "e".into(), pid: 7, running: true, exit_code: None }),
             Response::Done,
             Response::Exit(exit.clone()),
-            Response::Error {
-                kind: ErrorKind::Conflict,
-                message: "container is not running".into(),
-            },
+            Response::Error { kind: ErrorKind::Conflict, message: "container is not running".into() },
         ];
         for r in resps {
             assert_eq!(Response::decode(&r.encode()).unwrap(), r);
         }
-        assert_eq!(
-            ExitRecord::from_json(exit.to_json().as_bytes()).unwrap(),
-            exit
-        );
+        assert_eq!(ExitRecord::from_json(exit.to_json().as_bytes()).unwrap(), exit);
     }
 
     #[test]
     fn frames() {
         let h = frame_header(StreamId::Stderr, 0x0102_0304);
         assert_eq!(h, [2, 0, 0, 0, 1, 2, 3, 4]);
-        assert_eq!(
-            parse_frame_header(&h).unwrap(),
-            (StreamId::Stderr, 0x0102_0304)
-        );
+        assert_eq!(parse_frame_header(&h).unwrap(), (StreamId::Stderr, 0x0102_0304));
         let mut data = frame_header(StreamId::Stdout, 3).to_vec();
         data.extend_from_slice(b"hi\n");
         let mut r = &data[..];
-        assert_eq!(
-            read_frame(&mut r).unwrap(),
-            Some((StreamId::Stdout, b"hi\n".to_vec()))
-        );
+        assert_eq!(read_frame(&mut r).unwrap(), Some((StreamId::Stdout, b"hi\n".to_vec())));
         assert_eq!(read_frame(&mut r).unwrap(), None);
         assert!(parse_frame_header(&[9, 0, 0, 0, 0, 0, 0, 0]).is_err());
     }

@@ -32,18 +32,8 @@ pub(crate) struct ChildStdio {
 }
 
 impl Runtime {
-    pub(crate) fn new(
-        path: PathBuf,
-        root: Option<PathBuf>,
-        log: PathBuf,
-        extra: Vec<OsString>,
-    ) -> Self {
-        Runtime {
-            path,
-            root,
-            log,
-            extra,
-        }
+    pub(crate) fn new(path: PathBuf, root: Option<PathBuf>, log: PathBuf, extra: Vec<OsString>) -> Self {
+        Runtime { path, root, log, extra }
     }
 
     fn command(&self) -> Command {
@@ -53,10 +43,7 @@ impl Runtime {
         if let Some(root) = &self.root {
             c.arg("--root").arg(root);
         }
-        c.arg("--log")
-            .arg(&self.log)
-            .arg("--log-format")
-            .arg("json");
+        c.arg("--log").arg(&self.log).arg("--log-format").arg("json");
         c.args(&self.extra);
         c
     }
@@ -70,14 +57,10 @@ impl Runtime {
                 cmd.stdin(s.stdin).stdout(s.stdout).stderr(s.stderr);
             }
             None => {
-                cmd.stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped());
+                cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
             }
         }
-        let out = cmd
-            .output()
-            .map_err(|e| format!("exec {}: {e}", self.path.display()));
+        let out = cmd.output().map_err(|e| format!("exec {}: {e}", self.path.display()));
         // Drop the command so this process's copies of the child's pipe ends
         // are closed before the caller starts reading the other ends.
         drop(cmd);
@@ -104,11 +87,7 @@ impl Runtime {
         text.rsplit(|&b| b == b'\n')
             .filter_map(|line| json::parse(line).ok())
             .find(|v| v.get("level").and_then(json::Value::as_str) == Some("error"))
-            .and_then(|v| {
-                v.get("msg")
-                    .and_then(json::Value::as_str)
-                    .map(str::to_string)
-            })
+            .and_then(|v| v.get("msg").and_then(json::Value::as_str).map(str::to_string))
     }
 
     pub(crate) fn create(
@@ -120,11 +99,7 @@ impl Runtime {
         stdio: Option<ChildStdio>,
     ) -> Result<(), String> {
         let mut c = self.command();
-        c.arg("create")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(pid_file);
+        c.arg("create").arg("--bundle").arg(bundle).arg("--pid-file").arg(pid_file);
         if let Some(sock) = console {
             c.arg("--console-socket").arg(sock);
         }
@@ -150,12 +125,7 @@ impl Runtime {
         stdio: Option<ChildStdio>,
     ) -> Result<(), String> {
         let mut c = self.command();
-        c.arg("exec")
-            .arg("--detach")
-            .arg("--process")
-            .arg(process)
-            .arg("--pid-file")
-            .arg(pid_file);
+        c.arg("exec").arg("--detach").arg("--process").arg(process).arg("--pid-file").arg(pid_file);
         if let Some(sock) = console {
             c.arg("--console-socket").arg(sock);
         }
@@ -186,11 +156,8 @@ impl Runtime {
 
 /// Reads a pid file written by the runtime.
 pub(crate) fn read_pid_file(path: &Path) -> Result<i32, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("read pid file {}: {e}", path.display()))?;
-    text.trim()
-        .parse()
-        .map_err(|_| format!("pid file {} holds {:?}", path.display(), text.trim()))
+    let text = std::fs::read_to_string(path).map_err(|e| format!("read pid file {}: {e}", path.display()))?;
+    text.trim().parse().map_err(|_| format!("pid file {} holds {:?}", path.display(), text.trim()))
 }
 
 /// A listening socket on which the runtime sends the pseudo-terminal master
@@ -204,10 +171,7 @@ impl ConsoleSocket {
     pub(crate) fn bind(path: &Path) -> std::io::Result<Self> {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path)?;
-        Ok(ConsoleSocket {
-            listener,
-            path: path.to_path_buf(),
-        })
+        Ok(ConsoleSocket { listener, path: path.to_path_buf() })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -218,23 +182,13 @@ impl ConsoleSocket {
     /// returned: runc's send does not wait for us to accept, the connection
     /// and the message sit in the socket's backlog.
     pub(crate) fn receive(&self) -> Result<OwnedFd, String> {
-        self.listener
-            .set_nonblocking(true)
-            .map_err(|e| format!("console socket: {e}"))?;
-        let (conn, _) = self
-            .listener
-            .accept()
-            .map_err(|e| format!("runtime sent no console: {e}"))?;
+        self.listener.set_nonblocking(true).map_err(|e| format!("console socket: {e}"))?;
+        let (conn, _) = self.listener.accept().map_err(|e| format!("runtime sent no console: {e}"))?;
         let mut name = [0u8; 256];
         let mut iov = [IoSliceMut::new(&mut name)];
         let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(|e| format!("receive console: {e}"))?;
+        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
+            .map_err(|e| format!("receive console: {e}"))?;
         let mut master = None;
         for c in msg.cmsgs().map_err(|e| format!("receive console: {e}"))? {
             if let ControlMessageOwned::ScmRights(fds) = c {
@@ -260,12 +214,7 @@ impl Drop for ConsoleSocket {
 
 /// TIOCSWINSZ on a pseudo-terminal master.
 pub(crate) fn set_winsize(fd: RawFd, width: u16, height: u16) -> std::io::Result<()> {
-    let ws = libc::winsize {
-        ws_row: height,
-        ws_col: width,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let ws = libc::winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which is valid
     // for the duration of the call.
     let rc = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };

@@ -15,13 +15,11 @@ use crate::error::Error;
 use crate::json::{self, Value};
 use crate::log::LogWriter;
 use crate::protocol::{
-    frame_header, valid_id, ExecRequest, ExecStatus, ExitRecord, HelloInfo, LineBuffer, Request,
-    Response, Status, StreamId, PROTOCOL_VERSION, SOCKET_NAME,
+    frame_header, valid_id, ExecRequest, ExecStatus, ExitRecord, HelloInfo, LineBuffer, Request, Response, Status,
+    StreamId, PROTOCOL_VERSION, SOCKET_NAME,
 };
 use crate::runtime::{self, ConsoleSocket, Runtime};
-use crate::shim::{
-    self, kill_pid, remove_state_files, write_exit_record, PipeEnds, CONSOLE_SOCKET,
-};
+use crate::shim::{self, kill_pid, remove_state_files, write_exit_record, PipeEnds, CONSOLE_SOCKET};
 use crate::sys::{self, raw, IoResult};
 use crate::time::rfc3339_nanos;
 use nix::sys::signalfd::SignalFd;
@@ -135,13 +133,7 @@ pub(crate) struct Container {
 
 impl Container {
     pub(crate) fn new(io: Io, stdin_once: bool) -> Self {
-        Container {
-            io,
-            status: Status::Created,
-            exit: None,
-            stdin_once,
-            deleted: false,
-        }
+        Container { io, status: Status::Created, exit: None, stdin_once, deleted: false }
     }
 }
 
@@ -162,12 +154,7 @@ enum Mode {
     /// Reading request lines.
     Request,
     /// Attached: output to the client, client bytes to stdin.
-    Stream {
-        target: Target,
-        stdin: bool,
-        stdout: bool,
-        stderr: bool,
-    },
+    Stream { target: Target, stdin: bool, stdout: bool, stderr: bool },
     /// Waiting for the container's exit.
     Wait,
     /// Waiting for an exec's exit.
@@ -247,8 +234,7 @@ impl OomProbe {
         let mut v2 = None;
         for line in text.lines() {
             let mut parts = line.splitn(3, ':');
-            let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
                 continue;
             };
             if ctrls.split(',').any(|c| c == "memory") {
@@ -274,9 +260,7 @@ impl OomProbe {
 
     fn count(file: &std::path::Path) -> Option<u64> {
         let text = std::fs::read_to_string(file).ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix("oom_kill "))
-            .and_then(|n| n.trim().parse().ok())
+        text.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|n| n.trim().parse().ok())
     }
 
     fn fired(&self) -> bool {
@@ -406,11 +390,7 @@ impl Server {
         pfds.clear();
         tokens.clear();
         let mut add = |fd: RawFd, events: libc::c_short, t: Token| {
-            pfds.push(libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            });
+            pfds.push(libc::pollfd { fd, events, revents: 0 });
             tokens.push(t);
         };
         add(self.sigfd.as_raw_fd(), libc::POLLIN, Token::Signal);
@@ -445,22 +425,17 @@ impl Server {
 
     fn wants_input(&self, c: &Client) -> bool {
         match c.mode {
-            Mode::Stream {
-                target,
-                stdin: true,
-                ..
-            } => self
-                .io(target)
-                .is_none_or(|io| io.stdin_buf.len() < STDIN_BUF_LIMIT),
+            Mode::Stream { target, stdin: true, .. } => {
+                self.io(target).is_none_or(|io| io.stdin_buf.len() < STDIN_BUF_LIMIT)
+            }
             _ => true,
         }
     }
 
     fn exec_paused(&self, t: Target) -> bool {
-        self.clients.iter().any(|c| {
-            matches!(c.mode, Mode::Stream { target, .. } if target == t)
-                && c.wbuf.len() >= CLIENT_BUF_LIMIT
-        })
+        self.clients
+            .iter()
+            .any(|c| matches!(c.mode, Mode::Stream { target, .. } if target == t) && c.wbuf.len() >= CLIENT_BUF_LIMIT)
     }
 
     fn io(&self, t: Target) -> Option<&Io> {
@@ -473,11 +448,7 @@ impl Server {
     fn io_mut(&mut self, t: Target) -> Option<&mut Io> {
         match t {
             Target::Container => Some(&mut self.container.io),
-            Target::Exec(k) => self
-                .execs
-                .iter_mut()
-                .find(|e| e.key == k)
-                .map(|e| &mut e.io),
+            Target::Exec(k) => self.execs.iter_mut().find(|e| e.key == k).map(|e| &mut e.io),
         }
     }
 
@@ -553,11 +524,7 @@ impl Server {
         let mut buf = std::mem::take(&mut self.buf);
         let more = match sys::read(fd, &mut buf) {
             IoResult::Done(n) => {
-                let stream = if i == 0 {
-                    StreamId::Stdout
-                } else {
-                    StreamId::Stderr
-                };
+                let stream = if i == 0 { StreamId::Stdout } else { StreamId::Stderr };
                 self.dispatch(t, stream, &buf[..n]);
                 true
             }
@@ -582,20 +549,10 @@ impl Server {
         let tty = self.io(t).is_some_and(|io| io.tty);
         let header = frame_header(stream, data.len() as u32);
         for c in &mut self.clients {
-            let Mode::Stream {
-                target,
-                stdout,
-                stderr,
-                ..
-            } = c.mode
-            else {
+            let Mode::Stream { target, stdout, stderr, .. } = c.mode else {
                 continue;
             };
-            let wanted = if stream == StreamId::Stderr {
-                stderr
-            } else {
-                stdout
-            };
+            let wanted = if stream == StreamId::Stderr { stderr } else { stdout };
             if target != t || !wanted {
                 continue;
             }
@@ -698,11 +655,7 @@ impl Server {
 
     fn client_input(&mut self, ci: usize, data: &[u8]) {
         match self.clients[ci].mode {
-            Mode::Stream {
-                target,
-                stdin: true,
-                ..
-            } => self.stdin_input(target, data),
+            Mode::Stream { target, stdin: true, .. } => self.stdin_input(target, data),
             Mode::Stream { .. } => {}
             _ => {
                 self.clients[ci].lines.push(data);
@@ -714,18 +667,8 @@ impl Server {
     fn client_eof(&mut self, ci: usize) {
         match self.clients[ci].mode {
             Mode::Request => self.clients[ci].close_when_flushed = true,
-            Mode::Stream {
-                target,
-                stdin: true,
-                stdout,
-                stderr,
-            } => {
-                self.clients[ci].mode = Mode::Stream {
-                    target,
-                    stdin: false,
-                    stdout,
-                    stderr,
-                };
+            Mode::Stream { target, stdin: true, stdout, stderr } => {
+                self.clients[ci].mode = Mode::Stream { target, stdin: false, stdout, stderr };
                 self.stdin_eof(target);
             }
             // A waiter may half-close its side and still read the answer.
@@ -781,11 +724,7 @@ impl Server {
         let result = match req {
             Request::Hello => Ok(Response::Hello(self.hello())),
             Request::Start => self.start_request(),
-            Request::Attach {
-                stdin,
-                stdout,
-                stderr,
-            } => self.attach(ci, stdin, stdout, stderr),
+            Request::Attach { stdin, stdout, stderr } => self.attach(ci, stdin, stdout, stderr),
             Request::Exec(e) => self.exec(ci, e),
             Request::ExecState { id } => self.exec_status(&id).map(Response::ExecStatus),
             Request::ExecWait { id } => match self.execs.iter().find(|e| e.id == id) {
@@ -796,16 +735,8 @@ impl Server {
                 Some(_) => self.exec_status(&id).map(Response::ExecStatus),
                 None => Err(Error::NotFound(format!("no such exec: {id}"))),
             },
-            Request::Resize {
-                exec_id,
-                width,
-                height,
-            } => self.resize(exec_id.as_deref(), width, height),
-            Request::Kill {
-                exec_id,
-                signal,
-                all,
-            } => self.kill(exec_id.as_deref(), signal, all),
+            Request::Resize { exec_id, width, height } => self.resize(exec_id.as_deref(), width, height),
+            Request::Kill { exec_id, signal, all } => self.kill(exec_id.as_deref(), signal, all),
             Request::Wait => match &self.container.exit {
                 Some(rec) => Ok(Response::Exit(rec.clone())),
                 None => {
@@ -837,10 +768,7 @@ impl Server {
 
     fn start_request(&mut self) -> Result<Response, Error> {
         if self.container.status != Status::Created || self.container.io.exit_code.is_some() {
-            return Err(Error::Conflict(format!(
-                "container {} is not in the created state",
-                self.cfg.id
-            )));
+            return Err(Error::Conflict(format!("container {} is not in the created state", self.cfg.id)));
         }
         if let Err(msg) = self.start_runtime() {
             // The init is parked in the runtime's exec fifo; kill it so the
@@ -848,54 +776,27 @@ impl Server {
             let _ = kill_pid(self.container.io.pid, libc::SIGKILL);
             return Err(Error::Runtime(msg));
         }
-        Ok(Response::Started {
-            pid: self.container.io.pid,
-        })
+        Ok(Response::Started { pid: self.container.io.pid })
     }
 
-    fn attach(
-        &mut self,
-        ci: usize,
-        stdin: bool,
-        stdout: bool,
-        stderr: bool,
-    ) -> Result<Response, Error> {
+    fn attach(&mut self, ci: usize, stdin: bool, stdout: bool, stderr: bool) -> Result<Response, Error> {
         if self.container.status == Status::Exited || self.container.io.exit_code.is_some() {
             // Docker's wording for the same case.
-            return Err(Error::Conflict(
-                "You cannot attach to a stopped container, start it first".into(),
-            ));
+            return Err(Error::Conflict("You cannot attach to a stopped container, start it first".into()));
         }
         let stdin = stdin && self.container.io.stdin_enabled;
-        self.clients[ci].mode = Mode::Stream {
-            target: Target::Container,
-            stdin,
-            stdout,
-            stderr,
-        };
+        self.clients[ci].mode = Mode::Stream { target: Target::Container, stdin, stdout, stderr };
         Ok(Response::Attached { tty: self.cfg.tty })
     }
 
     fn exec_status(&self, id: &str) -> Result<ExecStatus, Error> {
-        let e = self
-            .execs
-            .iter()
-            .find(|e| e.id == id)
-            .ok_or_else(|| Error::NotFound(format!("no such exec: {id}")))?;
-        Ok(ExecStatus {
-            id: e.id.clone(),
-            pid: e.io.pid,
-            running: e.io.exit_code.is_none(),
-            exit_code: e.io.exit_code,
-        })
+        let e = self.execs.iter().find(|e| e.id == id).ok_or_else(|| Error::NotFound(format!("no such exec: {id}")))?;
+        Ok(ExecStatus { id: e.id.clone(), pid: e.io.pid, running: e.io.exit_code.is_none(), exit_code: e.io.exit_code })
     }
 
     fn exec(&mut self, ci: usize, req: ExecRequest) -> Result<Response, Error> {
         if !valid_id(&req.id) {
-            return Err(Error::InvalidArgument(format!(
-                "invalid exec id {:?}",
-                req.id
-            )));
+            return Err(Error::InvalidArgument(format!("invalid exec id {:?}", req.id)));
         }
         if self.execs.iter().any(|e| e.id == req.id) {
             return Err(Error::Conflict(format!("exec {} already exists", req.id)));
@@ -903,8 +804,8 @@ impl Server {
         if self.container.status != Status::Running || self.container.io.exit_code.is_some() {
             return Err(self.not_running());
         }
-        let mut process = json::parse(req.process.as_bytes())
-            .map_err(|e| Error::InvalidArgument(format!("exec process: {e}")))?;
+        let mut process =
+            json::parse(req.process.as_bytes()).map_err(|e| Error::InvalidArgument(format!("exec process: {e}")))?;
         process.set("terminal", Value::Bool(req.tty));
         let dir = self.cfg.state_dir.clone();
         let process_file = dir.join(format!("exec-{}.json", req.id));
@@ -916,18 +817,10 @@ impl Server {
         let (pid, tty) = (io.pid, io.tty);
         let key = self.next_exec_key;
         self.next_exec_key += 1;
-        self.execs.push(Exec {
-            key,
-            id: req.id,
-            io,
-        });
+        self.execs.push(Exec { key, id: req.id, io });
         if !req.detach {
-            self.clients[ci].mode = Mode::Stream {
-                target: Target::Exec(key),
-                stdin: req.stdin,
-                stdout: true,
-                stderr: true,
-            };
+            self.clients[ci].mode =
+                Mode::Stream { target: Target::Exec(key), stdin: req.stdin, stdout: true, stderr: true };
         }
         Ok(Response::ExecStarted { pid, tty })
     }
@@ -957,13 +850,7 @@ impl Server {
             let console = ConsoleSocket::bind(&self.cfg.state_dir.join(CONSOLE_SOCKET))
                 .map_err(|e| Error::io("console socket", e))?;
             self.runtime
-                .exec(
-                    &self.cfg.id,
-                    process_file,
-                    pid_file,
-                    Some(console.path()),
-                    None,
-                )
+                .exec(&self.cfg.id, process_file, pid_file, Some(console.path()), None)
                 .map_err(Error::Runtime)?;
             let master = console.receive().map_err(Error::Runtime)?;
             sys::set_nonblocking(master.as_raw_fd()).map_err(|e| Error::errno("console", e))?;
@@ -973,21 +860,14 @@ impl Server {
             io
         } else {
             let (child, ours) = shim::pipes(stdin).map_err(Error::Runtime)?;
-            self.runtime
-                .exec(&self.cfg.id, process_file, pid_file, None, Some(child))
-                .map_err(Error::Runtime)?;
+            self.runtime.exec(&self.cfg.id, process_file, pid_file, None, Some(child)).map_err(Error::Runtime)?;
             Io::from_pipes(0, ours)
         };
         io.pid = runtime::read_pid_file(pid_file).map_err(Error::Runtime)?;
         Ok(io)
     }
 
-    fn resize(
-        &mut self,
-        exec_id: Option<&str>,
-        width: u16,
-        height: u16,
-    ) -> Result<Response, Error> {
+    fn resize(&mut self, exec_id: Option<&str>, width: u16, height: u16) -> Result<Response, Error> {
         let io = match exec_id {
             Some(id) => {
                 &self
@@ -1024,9 +904,7 @@ impl Server {
                 if self.container.io.exit_code.is_some() {
                     return Err(self.not_running());
                 }
-                self.runtime
-                    .kill(&self.cfg.id, signal, all)
-                    .map_err(Error::Runtime)?;
+                self.runtime.kill(&self.cfg.id, signal, all).map_err(Error::Runtime)?;
             }
         }
         Ok(Response::Done)
@@ -1034,10 +912,7 @@ impl Server {
 
     fn shutdown_request(&mut self, ci: usize) -> Result<Response, Error> {
         let Some(rec) = self.container.exit.clone() else {
-            return Err(Error::Conflict(format!(
-                "container {} is still running",
-                self.cfg.id
-            )));
+            return Err(Error::Conflict(format!("container {} is still running", self.cfg.id)));
         };
         if !self.container.deleted {
             self.delete_runtime();
@@ -1061,12 +936,8 @@ impl Server {
         if self.container.io.exit_code.is_some() && !self.container.io.finished {
             self.finish_container();
         }
-        let done: Vec<u64> = self
-            .execs
-            .iter()
-            .filter(|e| e.io.exit_code.is_some() && !e.io.finished)
-            .map(|e| e.key)
-            .collect();
+        let done: Vec<u64> =
+            self.execs.iter().filter(|e| e.io.exit_code.is_some() && !e.io.finished).map(|e| e.key).collect();
         for key in done {
             self.finish_exec(key);
         }
@@ -1076,15 +947,7 @@ impl Server {
             if c.close_when_flushed && c.wbuf.is_empty() {
                 c.dead = true;
             }
-            if let (
-                true,
-                Mode::Stream {
-                    target,
-                    stdin: true,
-                    ..
-                },
-            ) = (c.dead, c.mode)
-            {
+            if let (true, Mode::Stream { target, stdin: true, .. }) = (c.dead, c.mode) {
                 eofs.push(target);
             }
         }
@@ -1137,10 +1000,7 @@ impl Server {
                     self.clients[ci].mode = Mode::Request;
                     self.process_lines(ci);
                 }
-                Mode::Stream {
-                    target: Target::Container,
-                    ..
-                } => self.clients[ci].close_when_flushed = true,
+                Mode::Stream { target: Target::Container, .. } => self.clients[ci].close_when_flushed = true,
                 _ => {}
             }
         }
@@ -1154,12 +1014,7 @@ impl Server {
         };
         e.io.close_stdin();
         e.io.finished = true;
-        let status = ExecStatus {
-            id: e.id.clone(),
-            pid: e.io.pid,
-            running: false,
-            exit_code: e.io.exit_code,
-        };
+        let status = ExecStatus { id: e.id.clone(), pid: e.io.pid, running: false, exit_code: e.io.exit_code };
         for ci in 0..self.clients.len() {
             match self.clients[ci].mode {
                 Mode::ExecWait(k) if k == key => {
@@ -1167,9 +1022,7 @@ impl Server {
                     self.clients[ci].mode = Mode::Request;
                     self.process_lines(ci);
                 }
-                Mode::Stream { target, .. } if target == t => {
-                    self.clients[ci].close_when_flushed = true
-                }
+                Mode::Stream { target, .. } if target == t => self.clients[ci].close_when_flushed = true,
                 _ => {}
             }
         }

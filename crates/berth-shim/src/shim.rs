@@ -114,15 +114,7 @@ pub(crate) fn run(mut cfg: Config) -> i32 {
         }
     };
     let pid = container.io.pid;
-    let mut server = Server::new(
-        cfg,
-        setup.runtime,
-        setup.listener,
-        setup.sigfd,
-        setup.log,
-        container,
-        oom,
-    );
+    let mut server = Server::new(cfg, setup.runtime, setup.listener, setup.sigfd, setup.log, container, oom);
     if !server.cfg.no_start {
         if let Err(msg) = server.start_runtime() {
             server.abort_start();
@@ -152,10 +144,7 @@ fn resolve_paths(cfg: &mut Config) -> Result<()> {
     // sun_path holds 108 bytes including the terminator.
     let sock = cfg.state_dir.join(SOCKET_NAME);
     if sock.as_os_str().len() > 107 {
-        return Err(Error::InvalidArgument(format!(
-            "state directory path too long for a socket: {}",
-            sock.display()
-        )));
+        return Err(Error::InvalidArgument(format!("state directory path too long for a socket: {}", sock.display())));
     }
     Ok(())
 }
@@ -194,25 +183,17 @@ impl Setup {
         // Orphaned container processes (the init after `runtime create`
         // exits, `exec --detach` processes) re-parent to us so we can reap
         // them and read their status (conmon and containerd-shim do the same).
-        nix::sys::prctl::set_child_subreaper(true)
-            .map_err(|e| Error::errno("PR_SET_CHILD_SUBREAPER", e))?;
+        nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::errno("PR_SET_CHILD_SUBREAPER", e))?;
         // Blocked, not ignored: an ignored disposition would be inherited
         // by the runtime and the container, a blocked mask is reset by
         // `Command` in the child. SIGTERM/SIGINT/SIGHUP are read and
         // dropped: stopping the shim must never stop the container. A
         // blocked SIGPIPE turns a write to a closed stdin pipe into EPIPE.
         let mut mask = SigSet::empty();
-        for s in [
-            Signal::SIGCHLD,
-            Signal::SIGPIPE,
-            Signal::SIGTERM,
-            Signal::SIGINT,
-            Signal::SIGHUP,
-        ] {
+        for s in [Signal::SIGCHLD, Signal::SIGPIPE, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
             mask.add(s);
         }
-        mask.thread_block()
-            .map_err(|e| Error::errno("block signals", e))?;
+        mask.thread_block().map_err(|e| Error::errno("block signals", e))?;
         let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| Error::errno("signalfd", e))?;
         // Never pin the caller's working directory (or its mount).
@@ -225,10 +206,7 @@ impl Setup {
             .map_err(|e| Error::io(format!("create {}", cfg.state_dir.display()), e))?;
         let sock = cfg.state_dir.join(SOCKET_NAME);
         if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
-            return Err(Error::Conflict(format!(
-                "a shim is already serving {}",
-                cfg.state_dir.display()
-            )));
+            return Err(Error::Conflict(format!("a shim is already serving {}", cfg.state_dir.display())));
         }
         let pid_path = cfg.state_dir.join(SHIM_PID_FILE);
         std::fs::write(&pid_path, format!("{}\n", std::process::id()))
@@ -243,9 +221,7 @@ impl Setup {
         // SAFETY: as above, restoring the previous mask.
         unsafe { libc::umask(old) };
         let listener = bound.map_err(|e| Error::io(format!("bind {}", sock.display()), e))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| Error::io("listener", e))?;
+        listener.set_nonblocking(true).map_err(|e| Error::io("listener", e))?;
 
         let log = match &cfg.log_path {
             Some(p) => Some(
@@ -260,12 +236,7 @@ impl Setup {
             cfg.state_dir.join(RUNTIME_LOG),
             cfg.runtime_args.clone(),
         );
-        Ok(Setup {
-            runtime,
-            listener,
-            sigfd,
-            log,
-        })
+        Ok(Setup { runtime, listener, sigfd, log })
     }
 
     /// `runtime create` with the container's stdio; returns the container
@@ -275,10 +246,9 @@ impl Setup {
         let _ = std::fs::remove_file(&pid_file);
         let mut io;
         if cfg.tty {
-            let console = ConsoleSocket::bind(&cfg.state_dir.join(CONSOLE_SOCKET))
-                .map_err(|e| format!("console socket: {e}"))?;
-            self.runtime
-                .create(&cfg.id, &cfg.bundle, &pid_file, Some(console.path()), None)?;
+            let console =
+                ConsoleSocket::bind(&cfg.state_dir.join(CONSOLE_SOCKET)).map_err(|e| format!("console socket: {e}"))?;
+            self.runtime.create(&cfg.id, &cfg.bundle, &pid_file, Some(console.path()), None)?;
             let master = console.receive()?;
             drop(console);
             sys::set_nonblocking(master.as_raw_fd()).map_err(|e| format!("console: {e}"))?;
@@ -287,8 +257,7 @@ impl Setup {
             io.stdin_enabled = cfg.stdin;
         } else {
             let (stdio, ours) = pipes(cfg.stdin)?;
-            self.runtime
-                .create(&cfg.id, &cfg.bundle, &pid_file, None, Some(stdio))?;
+            self.runtime.create(&cfg.id, &cfg.bundle, &pid_file, None, Some(stdio))?;
             io = Io::from_pipes(0, ours);
         }
         io.pid = runtime::read_pid_file(&pid_file)?;
@@ -321,16 +290,8 @@ pub(crate) fn pipes(stdin: bool) -> Result<(ChildStdio, PipeEnds), String> {
     sys::set_nonblocking(out_r.as_raw_fd()).map_err(err)?;
     sys::set_nonblocking(err_r.as_raw_fd()).map_err(err)?;
     Ok((
-        ChildStdio {
-            stdin: child_in,
-            stdout: Stdio::from(out_w),
-            stderr: Stdio::from(err_w),
-        },
-        PipeEnds {
-            stdin: our_in,
-            stdout: out_r,
-            stderr: err_r,
-        },
+        ChildStdio { stdin: child_in, stdout: Stdio::from(out_w), stderr: Stdio::from(err_w) },
+        PipeEnds { stdin: our_in, stdout: out_r, stderr: err_r },
     ))
 }
 
@@ -344,13 +305,7 @@ pub(crate) struct PipeEnds {
 /// Removes what the shim put in the state directory; the exit record only
 /// when the daemon has acknowledged it (`shutdown`) or no exit happened.
 pub(crate) fn remove_state_files(dir: &Path, with_exit_record: bool) {
-    let mut names = vec![
-        SOCKET_NAME,
-        SHIM_PID_FILE,
-        INIT_PID_FILE,
-        RUNTIME_LOG,
-        CONSOLE_SOCKET,
-    ];
+    let mut names = vec![SOCKET_NAME, SHIM_PID_FILE, INIT_PID_FILE, RUNTIME_LOG, CONSOLE_SOCKET];
     if with_exit_record {
         names.push(EXIT_FILE);
     }
@@ -373,12 +328,7 @@ pub(crate) fn remove_state_files(dir: &Path, with_exit_record: bool) {
 /// no record or a complete one, even across a crash.
 pub(crate) fn write_exit_record(dir: &Path, rec: &protocol::ExitRecord) -> std::io::Result<()> {
     let tmp = dir.join(format!("{EXIT_FILE}.tmp"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
     f.write_all(rec.to_json().as_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()?;

@@ -161,12 +161,8 @@ pub fn spawn(opts: &SpawnOptions) -> Result<SpawnResult> {
         None => Stdio::null(),
     };
     let mut cmd = Command::new(&opts.shim_path);
-    cmd.args(opts.args())
-        .arg("--ready-fd")
-        .arg(READY_FD.to_string());
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr);
+    cmd.args(opts.args()).arg("--ready-fd").arg(READY_FD.to_string());
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
     let wr_fd = wr.as_raw_fd();
     // SAFETY: the closure only makes async-signal-safe calls (sigprocmask,
     // signal, dup2, fcntl).
@@ -181,9 +177,7 @@ pub fn spawn(opts: &SpawnOptions) -> Result<SpawnResult> {
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::io(format!("exec {}", opts.shim_path.display()), e))?;
+    let mut child = cmd.spawn().map_err(|e| Error::io(format!("exec {}", opts.shim_path.display()), e))?;
     drop(cmd);
     // Only the shim may hold the write end now, or end-of-file never comes.
     drop(wr);
@@ -201,17 +195,9 @@ pub fn spawn(opts: &SpawnOptions) -> Result<SpawnResult> {
     let status = child.wait().ok();
     let line = report.split(|&b| b == b'\n').find(|l| !l.is_empty());
     let Some(line) = line else {
-        let how = status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "unknown status".into());
-        let hint = opts
-            .shim_log
-            .as_ref()
-            .map(|p| format!("; see {}", p.display()))
-            .unwrap_or_default();
-        return Err(Error::Protocol(format!(
-            "shim exited without reporting ({how}){hint}"
-        )));
+        let how = status.map(|s| s.to_string()).unwrap_or_else(|| "unknown status".into());
+        let hint = opts.shim_log.as_ref().map(|p| format!("; see {}", p.display())).unwrap_or_default();
+        return Err(Error::Protocol(format!("shim exited without reporting ({how}){hint}")));
     };
     parse_report(line)
 }
@@ -223,11 +209,7 @@ fn read_report(rd: &std::os::fd::OwnedFd, out: &mut Vec<u8>, deadline: Instant) 
         if left.is_zero() {
             return Err(Error::Timeout("waiting for the shim to report".into()));
         }
-        let mut pfd = [libc::pollfd {
-            fd: rd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
+        let mut pfd = [libc::pollfd { fd: rd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
         if sys::poll(&mut pfd, ms).map_err(|e| Error::errno("poll", e))? == 0 {
             continue;
@@ -251,31 +233,19 @@ fn parse_report(line: &[u8]) -> Result<SpawnResult> {
     let int = |k: &str| v.get(k).and_then(Value::as_i64).map(|n| n as i32);
     match v.get("status").and_then(Value::as_str) {
         Some("running" | "created") => match (int("shim_pid"), int("pid")) {
-            (Some(shim_pid), Some(container_pid)) => Ok(SpawnResult {
-                shim_pid,
-                container_pid,
-            }),
+            (Some(shim_pid), Some(container_pid)) => Ok(SpawnResult { shim_pid, container_pid }),
             _ => Err(Error::Protocol("shim report without pids".into())),
         },
         Some("failed") => {
-            let message = v
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("shim failed")
-                .to_string();
+            let message = v.get("error").and_then(Value::as_str).unwrap_or("shim failed").to_string();
             if v.get("runtime").and_then(Value::as_bool).unwrap_or(true) {
                 Err(Error::Runtime(message))
             } else {
-                let kind = crate::protocol::kind_from_str(
-                    v.get("kind").and_then(Value::as_str).unwrap_or(""),
-                );
+                let kind = crate::protocol::kind_from_str(v.get("kind").and_then(Value::as_str).unwrap_or(""));
                 Err(Error::Remote { kind, message })
             }
         }
-        _ => Err(Error::Protocol(format!(
-            "unexpected shim report {}",
-            String::from_utf8_lossy(line)
-        ))),
+        _ => Err(Error::Protocol(format!("unexpected shim report {}", String::from_utf8_lossy(line)))),
     }
 }
 
@@ -297,22 +267,14 @@ mod tests {
     fn reports() {
         assert_eq!(
             parse_report(br#"{"status":"running","pid":42,"shim_pid":7}"#).unwrap(),
-            SpawnResult {
-                shim_pid: 7,
-                container_pid: 42
-            }
+            SpawnResult { shim_pid: 7, container_pid: 42 }
         );
-        let err = parse_report(
-            br#"{"status":"failed","error":"exec: \"foo\": executable file not found in $PATH"}"#,
-        )
-        .unwrap_err();
+        let err = parse_report(br#"{"status":"failed","error":"exec: \"foo\": executable file not found in $PATH"}"#)
+            .unwrap_err();
         assert!(matches!(&err, Error::Runtime(m) if m.contains("executable file not found")));
         assert_eq!(err.kind(), berth_error::ErrorKind::InvalidArgument);
         assert!(parse_report(b"{}").is_err());
-        let err = parse_report(
-            br#"{"status":"failed","error":"busy","kind":"conflict","runtime":false}"#,
-        )
-        .unwrap_err();
+        let err = parse_report(br#"{"status":"failed","error":"busy","kind":"conflict","runtime":false}"#).unwrap_err();
         assert_eq!(err.kind(), berth_error::ErrorKind::Conflict);
     }
 
@@ -336,13 +298,7 @@ mod tests {
     #[test]
     fn missing_binary_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let o = SpawnOptions::new(
-            "/nonexistent/berth-shim",
-            "c1",
-            "/b",
-            dir.path().join("s"),
-            "runc",
-        );
+        let o = SpawnOptions::new("/nonexistent/berth-shim", "c1", "/b", dir.path().join("s"), "runc");
         assert!(matches!(spawn(&o), Err(Error::Io { .. })));
     }
 }

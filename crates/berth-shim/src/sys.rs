@@ -53,14 +53,7 @@ pub(crate) fn write(fd: RawFd, buf: &[u8]) -> IoResult {
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> IoResult {
     loop {
         // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
-        let n = unsafe {
-            libc::send(
-                fd,
-                buf.as_ptr().cast(),
-                buf.len(),
-                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-            )
-        };
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
         if n >= 0 {
             return IoResult::Done(n as usize);
         }
@@ -91,11 +84,7 @@ pub(crate) fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Errno> {
     if flags < 0 {
         return Err(Errno::last());
     }
-    let flags = if on {
-        flags | libc::FD_CLOEXEC
-    } else {
-        flags & !libc::FD_CLOEXEC
-    };
+    let flags = if on { flags | libc::FD_CLOEXEC } else { flags & !libc::FD_CLOEXEC };
     // SAFETY: as above.
     if unsafe { libc::fcntl(fd, libc::F_SETFD, flags) } < 0 {
         return Err(Errno::last());

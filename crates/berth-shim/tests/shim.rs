@@ -19,11 +19,7 @@ fn connect(env: &Env) -> ShimClient {
 
 #[test]
 fn logs_output_and_records_exit_code() {
-    let Some(env) = setup(
-        "logs",
-        &["sh", "-c", "echo out; echo err >&2; printf partial; exit 3"],
-        false,
-    ) else {
+    let Some(env) = setup("logs", &["sh", "-c", "echo out; echo err >&2; printf partial; exit 3"], false) else {
         return;
     };
     // Created first and started by the client: a container this short could
@@ -46,14 +42,10 @@ fn logs_output_and_records_exit_code() {
 
     let mut entries = env.log_entries(&env.log);
     entries.sort();
-    let want: Vec<(String, String)> = [
-        ("err\n", "stderr"),
-        ("out\n", "stdout"),
-        ("partial", "stdout"),
-    ]
-    .iter()
-    .map(|(a, b)| (a.to_string(), b.to_string()))
-    .collect();
+    let want: Vec<(String, String)> = [("err\n", "stderr"), ("out\n", "stdout"), ("partial", "stdout")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     assert_eq!(entries, want);
 
     assert_eq!(c.shutdown().unwrap(), rec);
@@ -84,19 +76,10 @@ fn attach_stdin_round_trip_with_two_clients() {
     assert_eq!(waiter.start().unwrap(), res.container_pid);
 
     a.write_all(b"hello\n").unwrap();
-    assert_eq!(
-        read_one_frame(&mut a),
-        (StreamId::Stdout, b"hello\n".to_vec())
-    );
-    assert_eq!(
-        read_one_frame(&mut b),
-        (StreamId::Stdout, b"hello\n".to_vec())
-    );
+    assert_eq!(read_one_frame(&mut a), (StreamId::Stdout, b"hello\n".to_vec()));
+    assert_eq!(read_one_frame(&mut b), (StreamId::Stdout, b"hello\n".to_vec()));
     a.write_all(b"again\n").unwrap();
-    assert_eq!(
-        read_one_frame(&mut a),
-        (StreamId::Stdout, b"again\n".to_vec())
-    );
+    assert_eq!(read_one_frame(&mut a), (StreamId::Stdout, b"again\n".to_vec()));
 
     // Half-closing ends stdin (stdin-once): cat exits, both streams end.
     a.shutdown(Shutdown::Write).unwrap();
@@ -158,10 +141,7 @@ fn tty_with_resize() {
     assert_eq!(c.wait().unwrap().exit_code, 0);
     let entries = env.log_entries(&env.log);
     assert!(entries.iter().all(|(_, s)| s == "stdout"));
-    assert!(
-        entries.iter().any(|(l, _)| l == "30 100\r\n"),
-        "{entries:?}"
-    );
+    assert!(entries.iter().any(|(l, _)| l == "30 100\r\n"), "{entries:?}");
     c.shutdown().unwrap();
     env.assert_clean(res.shim_pid);
 }
@@ -185,51 +165,29 @@ fn exec_streams_exit_codes_and_kill() {
     let mut c = connect(&env);
 
     // Output and exit code.
-    let s = connect(&env)
-        .exec(exec_req(
-            "e1",
-            &["sh", "-c", "echo hi; echo oops >&2; exit 7"],
-            false,
-            false,
-        ))
-        .unwrap();
+    let s = connect(&env).exec(exec_req("e1", &["sh", "-c", "echo hi; echo oops >&2; exit 7"], false, false)).unwrap();
     assert!(!s.tty && s.pid > 0);
     let mut st = s.stream;
     st.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     let (out, err) = read_frames(&mut st);
-    assert_eq!(
-        (out.as_slice(), err.as_slice()),
-        (&b"hi\n"[..], &b"oops\n"[..])
-    );
+    assert_eq!((out.as_slice(), err.as_slice()), (&b"hi\n"[..], &b"oops\n"[..]));
     let status = c.exec_wait("e1").unwrap();
     assert_eq!((status.running, status.exit_code), (false, Some(7)));
     assert_eq!(c.exec_state("e1").unwrap(), status);
     assert!(c.exec_state("nope").is_err());
 
     // Stdin, ended by half-close.
-    let s = connect(&env)
-        .exec(exec_req("e2", &["cat"], false, true))
-        .unwrap();
+    let s = connect(&env).exec(exec_req("e2", &["cat"], false, true)).unwrap();
     let mut st = s.stream;
     st.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     st.write_all(b"ping\n").unwrap();
-    assert_eq!(
-        read_one_frame(&mut st),
-        (StreamId::Stdout, b"ping\n".to_vec())
-    );
+    assert_eq!(read_one_frame(&mut st), (StreamId::Stdout, b"ping\n".to_vec()));
     st.shutdown(Shutdown::Write).unwrap();
     assert_eq!(read_frames(&mut st), (vec![], vec![]));
     assert_eq!(c.exec_wait("e2").unwrap().exit_code, Some(0));
 
     // A terminal exec with its own size.
-    let s = connect(&env)
-        .exec(exec_req(
-            "e3",
-            &["sh", "-c", "read x; stty size; exit 5"],
-            true,
-            true,
-        ))
-        .unwrap();
+    let s = connect(&env).exec(exec_req("e3", &["sh", "-c", "read x; stty size; exit 5"], true, true)).unwrap();
     assert!(s.tty);
     let mut st = s.stream;
     st.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
@@ -237,36 +195,21 @@ fn exec_streams_exit_codes_and_kill() {
     st.write_all(b"\n").unwrap();
     let mut out = Vec::new();
     st.read_to_end(&mut out).unwrap();
-    assert!(
-        String::from_utf8_lossy(&out).contains("19 81"),
-        "{:?}",
-        String::from_utf8_lossy(&out)
-    );
+    assert!(String::from_utf8_lossy(&out).contains("19 81"), "{:?}", String::from_utf8_lossy(&out));
     assert_eq!(c.exec_wait("e3").unwrap().exit_code, Some(5));
 
     // Detached, then killed.
-    let pid = c
-        .exec_detached(exec_req("e4", &["sleep", "1000"], false, false))
-        .unwrap();
+    let pid = c.exec_detached(exec_req("e4", &["sleep", "1000"], false, false)).unwrap();
     assert!(c.exec_state("e4").unwrap().running);
     c.kill_exec("e4", libc::SIGKILL).unwrap();
     let st = c.exec_wait("e4").unwrap();
     assert_eq!((st.pid, st.exit_code), (pid, Some(137)));
     // Duplicate ids and bad ids are refused.
-    assert!(c
-        .exec_detached(exec_req("e4", &["true"], false, false))
-        .is_err());
-    assert!(c
-        .exec_detached(exec_req("../x", &["true"], false, false))
-        .is_err());
+    assert!(c.exec_detached(exec_req("e4", &["true"], false, false)).is_err());
+    assert!(c.exec_detached(exec_req("../x", &["true"], false, false)).is_err());
     // A missing executable in an exec reports the runtime's text.
-    let err = c
-        .exec_detached(exec_req("e5", &["nonexistent-cmd"], false, false))
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("executable file not found"),
-        "{err}"
-    );
+    let err = c.exec_detached(exec_req("e5", &["nonexistent-cmd"], false, false)).unwrap_err();
+    assert!(err.to_string().contains("executable file not found"), "{err}");
 
     c.kill(libc::SIGKILL, false).unwrap();
     assert_eq!(c.wait().unwrap().exit_code, 137);
@@ -280,21 +223,12 @@ fn missing_executable_reports_runtime_error() {
         return;
     };
     let err = spawn(&env.opts()).unwrap_err();
-    let Error::Runtime(msg) = &err else {
-        panic!("unexpected error {err:?}")
-    };
-    assert!(
-        msg.contains(r#"exec: "foo": executable file not found in $PATH"#),
-        "{msg}"
-    );
+    let Error::Runtime(msg) = &err else { panic!("unexpected error {err:?}") };
+    assert!(msg.contains(r#"exec: "foo": executable file not found in $PATH"#), "{msg}");
     assert_eq!(classify_start_error(msg).0, 127);
     assert_eq!(err.kind(), berth_error::ErrorKind::InvalidArgument);
     // Nothing left: the shim deleted the runtime state and its files.
-    let left: Vec<_> = std::fs::read_dir(&env.state)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let left: Vec<_> = std::fs::read_dir(&env.state).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.is_empty(), "{left:?}");
     assert!(!env.runtime_root.join(&env.id).exists());
 }
@@ -306,33 +240,19 @@ fn survives_parent_sigterm_and_disconnects() {
     };
     let res = spawn(&env.opts()).unwrap();
     // The process the test started has exited; the shim was re-parented.
-    let ppid: i32 = status_field(res.shim_pid, "PPid:")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let ppid: i32 = status_field(res.shim_pid, "PPid:").unwrap().parse().unwrap();
     assert_ne!(ppid, std::process::id() as i32);
     let sid = std::fs::read_to_string(format!("/proc/{}/stat", res.shim_pid)).unwrap();
     let fields: Vec<&str> = sid.rsplit(')').next().unwrap().split_whitespace().collect();
-    assert_eq!(
-        fields[3],
-        res.shim_pid.to_string(),
-        "shim is not a session leader"
-    );
+    assert_eq!(fields[3], res.shim_pid.to_string(), "shim is not a session leader");
 
     // Only the three standard streams reach the container: no shim or
     // spawner descriptor (socket, report pipe, log) leaks into it. `runtime
     // start` returns before the init has exec'd the command; wait for that.
     let pid = res.container_pid;
     let deadline = std::time::Instant::now() + IO_TIMEOUT;
-    while std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap()
-        .trim()
-        != "sleep"
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "container never exec'd"
-        );
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim() != "sleep" {
+        assert!(std::time::Instant::now() < deadline, "container never exec'd");
         std::thread::sleep(Duration::from_millis(10));
     }
     let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -345,11 +265,7 @@ fn survives_parent_sigterm_and_disconnects() {
     assert_eq!(status_field(pid, "SigBlk:").unwrap(), "0000000000000000");
 
     let ignored = u64::from_str_radix(&status_field(pid, "SigIgn:").unwrap(), 16).unwrap();
-    assert_eq!(
-        ignored & 0x7fff_ffff,
-        0,
-        "standard signals ignored in the container"
-    );
+    assert_eq!(ignored & 0x7fff_ffff, 0, "standard signals ignored in the container");
 
     // A second shim for the same state directory is refused and leaves the
     // first one's files alone.
@@ -366,10 +282,7 @@ fn survives_parent_sigterm_and_disconnects() {
     assert!(alive(res.shim_pid) && alive(res.container_pid));
     let mut c = connect(&env);
     let h = c.hello().unwrap();
-    assert_eq!(
-        (h.status, h.pid, h.shim_pid),
-        (Status::Running, res.container_pid, res.shim_pid)
-    );
+    assert_eq!((h.status, h.pid, h.shim_pid), (Status::Running, res.container_pid, res.shim_pid));
     // (SIGTERM would be ignored: `sleep` is PID 1 of its namespace.)
     c.kill(libc::SIGKILL, false).unwrap();
     drop(c);
@@ -378,16 +291,9 @@ fn survives_parent_sigterm_and_disconnects() {
     wait_gone(res.shim_pid);
     let rec = read_exit_record(&env.state).unwrap().unwrap();
     assert_eq!(rec.exit_code, 137);
-    let left: Vec<_> = std::fs::read_dir(&env.state)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let left: Vec<_> = std::fs::read_dir(&env.state).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("exit.json")]);
-    assert!(matches!(
-        ShimClient::connect(&env.state),
-        Err(Error::NotFound(_))
-    ));
+    assert!(matches!(ShimClient::connect(&env.state), Err(Error::NotFound(_))));
     assert!(!env.runtime_root.join(&env.id).exists());
 }
 
@@ -426,11 +332,7 @@ fn rotates_the_log() {
 
 #[test]
 fn measures_shim_memory() {
-    let Some(env) = setup(
-        "rss",
-        &["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
-        false,
-    ) else {
+    let Some(env) = setup("rss", &["sh", "-c", "while true; do echo tick; sleep 0.2; done"], false) else {
         return;
     };
     let res = spawn(&env.opts()).unwrap();
@@ -446,11 +348,7 @@ fn measures_shim_memory() {
     let pid = res.shim_pid;
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
     let roll = |k: &str| {
-        rollup
-            .lines()
-            .find(|l| l.starts_with(k))
-            .map(|l| l[k.len()..].trim().to_string())
-            .unwrap_or_default()
+        rollup.lines().find(|l| l.starts_with(k)).map(|l| l[k.len()..].trim().to_string()).unwrap_or_default()
     };
     let rss_anon = status_field(pid, "RssAnon:").unwrap();
     println!(
@@ -495,10 +393,7 @@ fn records_oom_kill() {
 fn stalled_attach_client_does_not_block_the_container() {
     // 100-byte lines: 50,000 log entries.
     let line = "0123456789".repeat(10);
-    let script = format!(
-        "yes {} 2>/dev/null | head -c 5000000; echo end",
-        &line[..99]
-    );
+    let script = format!("yes {} 2>/dev/null | head -c 5000000; echo end", &line[..99]);
     let Some(env) = setup("stall", &["sh", "-c", &script], false) else {
         return;
     };
@@ -584,8 +479,7 @@ fn raw_protocol_pipelining_and_errors() {
     // A waiter that half-closes still gets its answers (after the exit), then EOF.
     let mut w = UnixStream::connect(&sock).unwrap();
     w.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    w.write_all(b"{\"op\":\"wait\"}\n{\"op\":\"exec-state\",\"id\":\"none\"}\n")
-        .unwrap();
+    w.write_all(b"{\"op\":\"wait\"}\n{\"op\":\"exec-state\",\"id\":\"none\"}\n").unwrap();
     w.shutdown(Shutdown::Write).unwrap();
 
     // Requests, the switch to streaming and the first stdin bytes in one write.
@@ -601,37 +495,23 @@ fn raw_protocol_pipelining_and_errors() {
     let mut lb = LineBuffer::new();
     lb.push(&all);
     let mut next = || Response::decode(&lb.next_line().unwrap().unwrap()).unwrap();
-    assert!(matches!(
-        next(),
-        Response::Error {
-            kind: berth_error::ErrorKind::InvalidArgument,
-            ..
-        }
-    ));
+    assert!(matches!(next(), Response::Error { kind: berth_error::ErrorKind::InvalidArgument, .. }));
     assert!(matches!(next(), Response::Hello(h) if h.status == Status::Created));
     assert!(matches!(next(), Response::Started { pid } if pid == res.container_pid));
     assert!(matches!(next(), Response::Attached { tty: false }));
     let rest = lb.take_rest();
     let (out, err) = read_frames(&mut &rest[..]);
-    assert_eq!(
-        (out.as_slice(), err.as_slice()),
-        (&b"got ping\n"[..], &b""[..])
-    );
+    assert_eq!((out.as_slice(), err.as_slice()), (&b"got ping\n"[..], &b""[..]));
 
     let mut all = Vec::new();
     w.read_to_end(&mut all).unwrap();
     let text = String::from_utf8(all).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
-    assert!(
-        matches!(Response::decode(lines[0].as_bytes()).unwrap(), Response::Exit(r) if r.exit_code == 0)
-    );
+    assert!(matches!(Response::decode(lines[0].as_bytes()).unwrap(), Response::Exit(r) if r.exit_code == 0));
     assert!(matches!(
         Response::decode(lines[1].as_bytes()).unwrap(),
-        Response::Error {
-            kind: berth_error::ErrorKind::NotFound,
-            ..
-        }
+        Response::Error { kind: berth_error::ErrorKind::NotFound, .. }
     ));
     // Nobody is connected any more: the shim leaves on its own.
     wait_gone(res.shim_pid);

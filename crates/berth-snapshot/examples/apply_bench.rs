@@ -40,10 +40,7 @@ fn main() -> Result<(), BoxError> {
     println!("layer tar: {:.1} MB", tar_len as f64 / 1e6);
 
     let snap = Snapshotter::new(&scratch.path().join("snap"))?;
-    for (i, key) in ["sha256:bench-cold", "sha256:bench-warm"]
-        .iter()
-        .enumerate()
-    {
+    for (i, key) in ["sha256:bench-cold", "sha256:bench-warm"].iter().enumerate() {
         let layer = BufReader::with_capacity(1 << 20, File::open(&tar_path)?);
         let started = Instant::now();
         let r = snap.apply_layer(key, None, layer, None)?;
@@ -58,17 +55,8 @@ fn main() -> Result<(), BoxError> {
         );
     }
     let started = Instant::now();
-    let again = snap.apply_layer(
-        "sha256:bench-cold",
-        None,
-        BufReader::new(File::open(&tar_path)?),
-        None,
-    )?;
-    println!(
-        "re-apply of existing key (hash only): {:.2?} ({})",
-        started.elapsed(),
-        again.diff_id
-    );
+    let again = snap.apply_layer("sha256:bench-cold", None, BufReader::new(File::open(&tar_path)?), None)?;
+    println!("re-apply of existing key (hash only): {:.2?} ({})", started.elapsed(), again.diff_id);
     for key in ["sha256:bench-cold", "sha256:bench-warm"] {
         snap.remove(key)?;
     }

@@ -36,11 +36,7 @@ const OPAQUE_XATTRS: [&str; 2] = ["trusted.overlay.opaque", "user.overlay.opaque
 
 /// Writes the layer tar of `upper` to `out`.
 pub(crate) fn write_diff<W: Write>(upper: &Path, out: W) -> Result<()> {
-    let mut writer = DiffWriter {
-        upper,
-        builder: tar::Builder::new(out),
-        seen: HashMap::new(),
-    };
+    let mut writer = DiffWriter { upper, builder: tar::Builder::new(out), seen: HashMap::new() };
     // The root itself is not an entry (Docker skips "." unless asked), but an
     // opaque root still needs its marker.
     if is_opaque(upper) {
@@ -83,9 +79,7 @@ fn sorted_children(upper: &Path, rel: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn is_opaque(path: &Path) -> bool {
-    OPAQUE_XATTRS
-        .iter()
-        .any(|name| matches!(xattr::get(path, name), Ok(Some(v)) if v == b"y"))
+    OPAQUE_XATTRS.iter().any(|name| matches!(xattr::get(path, name), Ok(Some(v)) if v == b"y"))
 }
 
 struct DiffWriter<'a, W: Write> {
@@ -107,15 +101,10 @@ impl Read for ExactReader {
         if self.remaining == 0 {
             return Ok(0);
         }
-        let max = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let n = self.file.read(&mut buf[..max])?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shrank while it was being archived",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while it was being archived"));
         }
         self.remaining -= n as u64;
         Ok(n)
@@ -187,34 +176,19 @@ impl<W: Write> DiffWriter<'_, W> {
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(path)
                 .map_err(io_err("open", path))?;
-            let data = ExactReader {
-                file,
-                remaining: meta.len(),
-            };
+            let data = ExactReader { file, remaining: meta.len() };
             self.append(h, name, None, &xattrs, data)
         } else if ft.is_symlink() {
             let target = fs::read_link(path).map_err(io_err("readlink", path))?;
             let h = base_header(meta, EntryType::Symlink);
-            self.append(
-                h,
-                name,
-                Some(target.as_os_str().as_bytes()),
-                &xattrs,
-                io::empty(),
-            )
+            self.append(h, name, Some(target.as_os_str().as_bytes()), &xattrs, io::empty())
         } else if ft.is_char_device() || ft.is_block_device() {
-            let kind = if ft.is_char_device() {
-                EntryType::Char
-            } else {
-                EntryType::Block
-            };
+            let kind = if ft.is_char_device() { EntryType::Char } else { EntryType::Block };
             let mut h = base_header(meta, kind);
             let rdev = meta.rdev();
             let (major, minor) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
-            h.set_device_major(u32::try_from(major).unwrap_or(0))
-                .map_err(io_err("set device of", path))?;
-            h.set_device_minor(u32::try_from(minor).unwrap_or(0))
-                .map_err(io_err("set device of", path))?;
+            h.set_device_major(u32::try_from(major).unwrap_or(0)).map_err(io_err("set device of", path))?;
+            h.set_device_minor(u32::try_from(minor).unwrap_or(0)).map_err(io_err("set device of", path))?;
             self.append(h, name, None, &xattrs, io::empty())
         } else if ft.is_fifo() {
             let h = base_header(meta, EntryType::Fifo);
@@ -236,18 +210,12 @@ impl<W: Write> DiffWriter<'_, W> {
         data: R,
     ) -> Result<()> {
         let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
-        if header
-            .set_path(Path::new(std::ffi::OsStr::from_bytes(name)))
-            .is_err()
-        {
+        if header.set_path(Path::new(std::ffi::OsStr::from_bytes(name))).is_err() {
             pax.push(("path".into(), name.to_vec()));
             set_truncated(&mut header, name, false);
         }
         if let Some(link) = link {
-            if header
-                .set_link_name(Path::new(std::ffi::OsStr::from_bytes(link)))
-                .is_err()
-            {
+            if header.set_link_name(Path::new(std::ffi::OsStr::from_bytes(link))).is_err() {
                 pax.push(("linkpath".into(), link.to_vec()));
                 set_truncated(&mut header, link, true);
             }
@@ -258,8 +226,7 @@ impl<W: Write> DiffWriter<'_, W> {
         let err = io_err("write tar entry for", self.upper);
         let res = (|| {
             if !pax.is_empty() {
-                self.builder
-                    .append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
+                self.builder.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
             }
             header.set_cksum();
             self.builder.append(&header, data)
@@ -272,11 +239,7 @@ impl<W: Write> DiffWriter<'_, W> {
 /// one goes into a PAX record.
 fn set_truncated(header: &mut Header, value: &[u8], link: bool) {
     if let Some(ustar) = header.as_ustar_mut() {
-        let field = if link {
-            &mut ustar.linkname
-        } else {
-            &mut ustar.name
-        };
+        let field = if link { &mut ustar.linkname } else { &mut ustar.name };
         let n = value.len().min(field.len());
         field.fill(0);
         field[..n].copy_from_slice(&value[..n]);
@@ -305,9 +268,7 @@ mod tests {
             .map(|e| {
                 let mut e = e.expect("entry");
                 let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-                let link = e
-                    .link_name_bytes()
-                    .map(|l| String::from_utf8_lossy(&l).into_owned());
+                let link = e.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned());
                 let kind = e.header().entry_type();
                 let mut data = Vec::new();
                 e.read_to_end(&mut data).expect("read");
@@ -324,13 +285,8 @@ mod tests {
         fs::write(up.join("etc/hosts"), b"127.0.0.1 x\n").expect("write");
         fs::hard_link(up.join("etc/hosts"), up.join("etc/hosts2")).expect("link");
         symlink("/etc/hosts", up.join("hostlink")).expect("symlink");
-        nix::sys::stat::mknod(
-            &up.join("gone"),
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::Mode::empty(),
-            0,
-        )
-        .expect("mknod whiteout (Linux >= 5.8 allows it unprivileged)");
+        nix::sys::stat::mknod(&up.join("gone"), nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::empty(), 0)
+            .expect("mknod whiteout (Linux >= 5.8 allows it unprivileged)");
         fs::create_dir(up.join("opaque")).expect("mkdir");
         xattr::set(up.join("opaque"), "user.overlay.opaque", b"y").expect("xattr");
         let long = "d".repeat(120);

@@ -20,11 +20,7 @@ pub enum Error {
     /// The snapshot exists but is of the wrong kind for the operation
     /// (for example committing a committed snapshot, or using an active one as a parent).
     #[error("snapshot {key} is {actual}, the operation needs a {expected} snapshot")]
-    WrongKind {
-        key: String,
-        actual: &'static str,
-        expected: &'static str,
-    },
+    WrongKind { key: String, actual: &'static str, expected: &'static str },
     /// The snapshot is the parent of other snapshots and cannot be removed.
     #[error("cannot remove snapshot {key}: it is the parent of {children} other snapshot(s)")]
     HasChildren { key: String, children: usize },
@@ -33,10 +29,7 @@ pub enum Error {
     UnsafeEntry { entry: String, reason: String },
     /// The layer stream is not a valid tar (bad checksum, truncated, short file data).
     #[error("corrupt or truncated layer tar{}: {source}", at_entry(.entry))]
-    Corrupt {
-        entry: Option<String>,
-        source: io::Error,
-    },
+    Corrupt { entry: Option<String>, source: io::Error },
     /// The uncompressed layer did not hash to the expected diff ID.
     #[error("layer diff ID mismatch: expected {expected}, got {actual}")]
     DiffIdMismatch { expected: String, actual: String },
@@ -48,11 +41,7 @@ pub enum Error {
     InvalidMount(String),
     /// A filesystem or system call failed.
     #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io { op: &'static str, path: PathBuf, source: io::Error },
 }
 
 fn at_entry(entry: &Option<String>) -> String {
@@ -72,32 +61,21 @@ impl Error {
             | Error::InvalidMount(_) => ErrorKind::InvalidArgument,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::AlreadyExists(_) | Error::HasChildren { .. } => ErrorKind::Conflict,
-            Error::Corrupt { .. } | Error::DiffIdMismatch { .. } | Error::BadMetadata { .. } => {
-                ErrorKind::DataLoss
-            }
+            Error::Corrupt { .. } | Error::DiffIdMismatch { .. } | Error::BadMetadata { .. } => ErrorKind::DataLoss,
             Error::Io { .. } => ErrorKind::Internal,
         }
     }
 
     pub(crate) fn invalid(value: &str, reason: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            value: value.to_string(),
-            reason: reason.into(),
-        }
+        Error::InvalidArgument { value: value.to_string(), reason: reason.into() }
     }
 
     pub(crate) fn unsafe_entry(entry: &[u8], reason: impl Into<String>) -> Self {
-        Error::UnsafeEntry {
-            entry: String::from_utf8_lossy(entry).into_owned(),
-            reason: reason.into(),
-        }
+        Error::UnsafeEntry { entry: String::from_utf8_lossy(entry).into_owned(), reason: reason.into() }
     }
 
     pub(crate) fn corrupt(entry: Option<&[u8]>, source: io::Error) -> Self {
-        Error::Corrupt {
-            entry: entry.map(|e| String::from_utf8_lossy(e).into_owned()),
-            source,
-        }
+        Error::Corrupt { entry: entry.map(|e| String::from_utf8_lossy(e).into_owned()), source }
     }
 }
 
@@ -106,21 +84,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// Builds a closure mapping an `io::Error` to [`Error::Io`] for `op` on `path`.
 pub(crate) fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| Error::Io { op, path: path.to_path_buf(), source }
 }
 
 /// Same as [`io_err`] for `nix` errors.
-pub(crate) fn nix_err<'a>(
-    op: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(nix::Error) -> Error + 'a {
-    move |errno| Error::Io {
-        op,
-        path: path.to_path_buf(),
-        source: io::Error::from(errno),
-    }
+pub(crate) fn nix_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> Error + 'a {
+    move |errno| Error::Io { op, path: path.to_path_buf(), source: io::Error::from(errno) }
 }

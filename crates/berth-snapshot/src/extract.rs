@@ -86,10 +86,7 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// Reads `layer` to its end and returns its diff ID, writing nothing.
 pub(crate) fn hash_stream<R: Read>(layer: R) -> Result<String> {
-    let mut reader = HashingReader {
-        inner: layer,
-        hasher: Sha256::new(),
-    };
+    let mut reader = HashingReader { inner: layer, hasher: Sha256::new() };
     io::copy(&mut reader, &mut io::sink()).map_err(|e| Error::corrupt(None, e))?;
     Ok(format!("sha256:{}", hex::encode(reader.hasher.finalize())))
 }
@@ -98,19 +95,10 @@ pub(crate) fn hash_stream<R: Read>(layer: R) -> Result<String> {
 /// directory `dest`. On error `dest` holds a partial tree: the caller unpacks
 /// into a temporary directory and discards it.
 pub(crate) fn extract<R: Read>(dest: &Path, layer: R, opts: &ExtractOptions) -> Result<Extracted> {
-    let reader = HashingReader {
-        inner: layer,
-        hasher: Sha256::new(),
-    };
+    let reader = HashingReader { inner: layer, hasher: Sha256::new() };
     let mut archive = tar::Archive::new(reader);
-    let mut unpacker = Unpacker {
-        dest,
-        opts,
-        known_dirs: HashSet::new(),
-        dirs: Vec::new(),
-        size: 0,
-        buf: vec![0u8; 128 * 1024],
-    };
+    let mut unpacker =
+        Unpacker { dest, opts, known_dirs: HashSet::new(), dirs: Vec::new(), size: 0, buf: vec![0u8; 128 * 1024] };
     {
         let entries = archive.entries().map_err(|e| Error::corrupt(None, e))?;
         for entry in entries {
@@ -123,10 +111,7 @@ pub(crate) fn extract<R: Read>(dest: &Path, layer: R, opts: &ExtractOptions) -> 
     // and any record padding): the diff ID is the digest of the whole stream.
     let mut reader = archive.into_inner();
     io::copy(&mut reader, &mut io::sink()).map_err(|e| Error::corrupt(None, e))?;
-    Ok(Extracted {
-        diff_id: format!("sha256:{}", hex::encode(reader.hasher.finalize())),
-        size: unpacker.size,
-    })
+    Ok(Extracted { diff_id: format!("sha256:{}", hex::encode(reader.hasher.finalize())), size: unpacker.size })
 }
 
 /// Metadata of a directory, applied after all entries: creating children
@@ -170,12 +155,7 @@ fn clean_components<'p>(raw: &'p [u8], what: &[u8]) -> Result<Vec<&'p [u8]>> {
     for c in raw.split(|&b| b == b'/') {
         match c {
             b"" | b"." => {}
-            b".." => {
-                return Err(Error::unsafe_entry(
-                    what,
-                    "path has a `..` component (would escape the layer root)",
-                ))
-            }
+            b".." => return Err(Error::unsafe_entry(what, "path has a `..` component (would escape the layer root)")),
             c => out.push(c),
         }
     }
@@ -234,10 +214,7 @@ fn timespec_to_system(t: TimeSpec) -> SystemTime {
 /// user-namespaced daemons cannot set `trusted.*`/`security.*`, symlinks
 /// cannot carry `user.*`).
 fn xattr_error_skippable(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EPERM) | Some(libc::ENOTSUP) | Some(libc::EACCES)
-    )
+    matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::ENOTSUP) | Some(libc::EACCES))
 }
 
 /// Overlay-private xattrs must never come from a layer: overlayfs trusts them
@@ -259,8 +236,7 @@ impl Unpacker<'_> {
         let meta = read_meta(entry, &raw)?;
         let components = clean_components(&raw, &raw)?;
         if components.first().is_some_and(|c| {
-            c.starts_with(WHITEOUT_META_PREFIX.as_bytes())
-                && (components.len() > 1 || *c != WHITEOUT_OPAQUE.as_bytes())
+            c.starts_with(WHITEOUT_META_PREFIX.as_bytes()) && (components.len() > 1 || *c != WHITEOUT_OPAQUE.as_bytes())
         }) {
             // AUFS metadata directories (`.wh..wh.plnk`, `.wh..wh.aufs`) are
             // not part of the layer; Docker's UnpackLayer skips them too.
@@ -271,18 +247,10 @@ impl Unpacker<'_> {
             // The layer root itself (`./` or `/`): Docker applies its metadata
             // to the layer directory.
             if !etype.is_dir() {
-                return Err(Error::unsafe_entry(
-                    &raw,
-                    "the layer root entry is not a directory",
-                ));
+                return Err(Error::unsafe_entry(&raw, "the layer root entry is not a directory"));
             }
             self.apply_owner_xattrs(self.dest, &meta, &raw)?;
-            self.dirs.push(DirMeta {
-                rel: PathBuf::new(),
-                mode: meta.mode,
-                atime: meta.atime,
-                mtime: meta.mtime,
-            });
+            self.dirs.push(DirMeta { rel: PathBuf::new(), mode: meta.mode, atime: meta.atime, mtime: meta.mtime });
             return Ok(());
         };
 
@@ -309,33 +277,24 @@ impl Unpacker<'_> {
         match etype {
             EntryType::Directory => {
                 if !keep_dir {
-                    fs::DirBuilder::new()
-                        .create(&path)
-                        .map_err(io_err("create directory", &path))?;
+                    fs::DirBuilder::new().create(&path).map_err(io_err("create directory", &path))?;
                 }
                 self.known_dirs.insert(rel.clone());
                 self.apply_owner_xattrs(&path, &meta, &raw)?;
-                self.dirs.push(DirMeta {
-                    rel,
-                    mode: meta.mode,
-                    atime: meta.atime,
-                    mtime: meta.mtime,
-                });
+                self.dirs.push(DirMeta { rel, mode: meta.mode, atime: meta.atime, mtime: meta.mtime });
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 self.regular(entry, &path, &meta, &raw)?;
             }
             EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| Error::unsafe_entry(&raw, "symlink without a target"))?;
+                let target =
+                    entry.link_name_bytes().ok_or_else(|| Error::unsafe_entry(&raw, "symlink without a target"))?;
                 if target.is_empty() {
                     return Err(Error::unsafe_entry(&raw, "symlink with an empty target"));
                 }
                 // The target is stored as is and never followed here; it is
                 // resolved inside the container's root at run time.
-                std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path)
-                    .map_err(io_err("symlink", &path))?;
+                std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path).map_err(io_err("symlink", &path))?;
                 self.apply_owner_xattrs(&path, &meta, &raw)?;
                 set_times_nofollow(&path, meta.atime, meta.mtime)?;
             }
@@ -369,18 +328,10 @@ impl Unpacker<'_> {
                 Ok(m) if m.file_type().is_symlink() => {
                     return Err(Error::unsafe_entry(
                         raw,
-                        format!(
-                            "parent {} is a symlink; layer extraction never follows symlinks",
-                            rel.display()
-                        ),
+                        format!("parent {} is a symlink; layer extraction never follows symlinks", rel.display()),
                     ))
                 }
-                Ok(_) => {
-                    return Err(Error::unsafe_entry(
-                        raw,
-                        format!("parent {} is not a directory", rel.display()),
-                    ))
-                }
+                Ok(_) => return Err(Error::unsafe_entry(raw, format!("parent {} is not a directory", rel.display()))),
                 Err(e) if not_found(&e) => crate::store::mkdir_mode(&full, 0o755)?,
                 Err(e) => return Err(io_err("lstat", &full)(e)),
             }
@@ -404,19 +355,12 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    fn whiteout(
-        &mut self,
-        parents: &[&[u8]],
-        name: &[u8],
-        meta: &EntryMeta,
-        raw: &[u8],
-    ) -> Result<()> {
+    fn whiteout(&mut self, parents: &[&[u8]], name: &[u8], meta: &EntryMeta, raw: &[u8]) -> Result<()> {
         if name.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
             if name == WHITEOUT_OPAQUE.as_bytes() {
                 self.ensure_parents(parents, raw)?;
                 let dir = self.dest.join(rel_path(parents));
-                xattr::set(&dir, self.opts.opaque_xattr, b"y")
-                    .map_err(io_err("set opaque xattr on", &dir))?;
+                xattr::set(&dir, self.opts.opaque_xattr, b"y").map_err(io_err("set opaque xattr on", &dir))?;
             } else {
                 tracing::debug!(
                     entry = %String::from_utf8_lossy(raw),
@@ -472,8 +416,7 @@ impl Unpacker<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::corrupt(Some(raw), e)),
             };
-            file.write_all(&self.buf[..n])
-                .map_err(io_err("write", path))?;
+            file.write_all(&self.buf[..n]).map_err(io_err("write", path))?;
             written += n as u64;
         }
         if written != expected {
@@ -489,34 +432,22 @@ impl Unpacker<'_> {
         // chown before chmod (chown clears setuid bits) and before xattrs
         // (chown clears security.capability), as Docker's createTarFile.
         if self.opts.chown {
-            std::os::unix::fs::fchown(&file, Some(meta.uid), Some(meta.gid))
-                .map_err(io_err("fchown", path))?;
+            std::os::unix::fs::fchown(&file, Some(meta.uid), Some(meta.gid)).map_err(io_err("fchown", path))?;
         }
-        file.set_permissions(fs::Permissions::from_mode(meta.mode))
-            .map_err(io_err("fchmod", path))?;
+        file.set_permissions(fs::Permissions::from_mode(meta.mode)).map_err(io_err("fchmod", path))?;
         for (name, value) in &meta.xattrs {
             set_xattr(path, name, value, raw)?;
         }
         file.set_times(
-            FileTimes::new()
-                .set_accessed(timespec_to_system(meta.atime))
-                .set_modified(timespec_to_system(meta.mtime)),
+            FileTimes::new().set_accessed(timespec_to_system(meta.atime)).set_modified(timespec_to_system(meta.mtime)),
         )
         .map_err(io_err("set times", path))?;
         Ok(())
     }
 
-    fn hardlink<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        rel: &Path,
-        path: &Path,
-        raw: &[u8],
-    ) -> Result<()> {
-        let link = entry
-            .link_name_bytes()
-            .ok_or_else(|| Error::unsafe_entry(raw, "hardlink without a target"))?
-            .into_owned();
+    fn hardlink<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, rel: &Path, path: &Path, raw: &[u8]) -> Result<()> {
+        let link =
+            entry.link_name_bytes().ok_or_else(|| Error::unsafe_entry(raw, "hardlink without a target"))?.into_owned();
         let target_components = clean_components(&link, raw)?;
         let Some((_, target_parents)) = target_components.split_last() else {
             return Err(Error::unsafe_entry(raw, "hardlink to the layer root"));
@@ -540,10 +471,7 @@ impl Unpacker<'_> {
                 Err(e) if not_found(&e) => {
                     return Err(Error::unsafe_entry(
                         raw,
-                        format!(
-                            "hardlink target {} is not in this layer",
-                            String::from_utf8_lossy(&link)
-                        ),
+                        format!("hardlink target {} is not in this layer", String::from_utf8_lossy(&link)),
                     ))
                 }
                 Err(e) => return Err(io_err("lstat", &full)(e)),
@@ -560,10 +488,7 @@ impl Unpacker<'_> {
             Err(e) if not_found(&e) => {
                 return Err(Error::unsafe_entry(
                     raw,
-                    format!(
-                        "hardlink target {} is not in this layer",
-                        String::from_utf8_lossy(&link)
-                    ),
+                    format!("hardlink target {} is not in this layer", String::from_utf8_lossy(&link)),
                 ))
             }
             Err(e) => return Err(io_err("lstat", &target)(e)),
@@ -593,19 +518,11 @@ impl Unpacker<'_> {
                         None => (&[][..], &[][..]),
                     },
                 };
-                let major = numeric(major_field, || {
-                    header.device_major().map(|d| u64::from(d.unwrap_or(0)))
-                })
-                .map_err(|e| Error::corrupt(Some(raw), e))?;
-                let minor = numeric(minor_field, || {
-                    header.device_minor().map(|d| u64::from(d.unwrap_or(0)))
-                })
-                .map_err(|e| Error::corrupt(Some(raw), e))?;
-                let kind = if etype == EntryType::Char {
-                    SFlag::S_IFCHR
-                } else {
-                    SFlag::S_IFBLK
-                };
+                let major = numeric(major_field, || header.device_major().map(|d| u64::from(d.unwrap_or(0))))
+                    .map_err(|e| Error::corrupt(Some(raw), e))?;
+                let minor = numeric(minor_field, || header.device_minor().map(|d| u64::from(d.unwrap_or(0))))
+                    .map_err(|e| Error::corrupt(Some(raw), e))?;
+                let kind = if etype == EntryType::Char { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
                 (kind, makedev(major, minor))
             }
         };
@@ -625,8 +542,7 @@ impl Unpacker<'_> {
         if self.opts.chown {
             lchown(path, Some(meta.uid), Some(meta.gid)).map_err(io_err("lchown", path))?;
         }
-        fs::set_permissions(path, fs::Permissions::from_mode(meta.mode))
-            .map_err(io_err("chmod", path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(meta.mode)).map_err(io_err("chmod", path))?;
         for (name, value) in &meta.xattrs {
             set_xattr(path, name, value, raw)?;
         }
@@ -655,8 +571,7 @@ impl Unpacker<'_> {
                 Ok(m) if m.is_dir() => {}
                 _ => continue,
             }
-            fs::set_permissions(&path, fs::Permissions::from_mode(d.mode))
-                .map_err(io_err("chmod", &path))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(d.mode)).map_err(io_err("chmod", &path))?;
             set_times_nofollow(&path, d.atime, d.mtime)?;
         }
         Ok(())
@@ -664,8 +579,7 @@ impl Unpacker<'_> {
 }
 
 fn set_times_nofollow(path: &Path, atime: TimeSpec, mtime: TimeSpec) -> Result<()> {
-    utimensat(None, path, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
-        .map_err(nix_err("set times", path))
+    utimensat(None, path, &atime, &mtime, UtimensatFlags::NoFollowSymlink).map_err(nix_err("set times", path))
 }
 
 fn set_xattr(path: &Path, name: &str, value: &[u8], raw: &[u8]) -> Result<()> {
@@ -699,8 +613,7 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Entry
     let header = entry.header();
     let corrupt = |e| Error::corrupt(Some(raw), e);
     let old = header.as_old();
-    let mode =
-        numeric(&old.mode, || header.mode().map(u64::from)).map_err(corrupt)? as u32 & 0o7777;
+    let mode = numeric(&old.mode, || header.mode().map(u64::from)).map_err(corrupt)? as u32 & 0o7777;
     let uid = u32::try_from(numeric(&old.uid, || header.uid()).map_err(corrupt)?)
         .map_err(|_| Error::unsafe_entry(raw, "uid does not fit 32 bits"))?;
     let gid = u32::try_from(numeric(&old.gid, || header.gid()).map_err(corrupt)?)
@@ -737,14 +650,7 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Entry
         Some(a) if a >= mtime => a,
         _ => mtime,
     };
-    Ok(EntryMeta {
-        mode,
-        uid,
-        gid,
-        atime,
-        mtime,
-        xattrs,
-    })
+    Ok(EntryMeta { mode, uid, gid, atime, mtime, xattrs })
 }
 
 #[cfg(test)]

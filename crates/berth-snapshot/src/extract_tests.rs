@@ -13,11 +13,7 @@ pub(crate) fn is_root() -> bool {
 pub(crate) fn test_opts() -> ExtractOptions {
     ExtractOptions {
         chown: is_root(),
-        opaque_xattr: if is_root() {
-            "trusted.overlay.opaque"
-        } else {
-            "user.overlay.opaque"
-        },
+        opaque_xattr: if is_root() { "trusted.overlay.opaque" } else { "user.overlay.opaque" },
     }
 }
 
@@ -44,9 +40,7 @@ fn raw_header(kind: EntryType, name: &[u8], size: u64, mode: u32) -> Header {
 
 impl TarBuf {
     pub(crate) fn new() -> Self {
-        TarBuf {
-            b: tar::Builder::new(Vec::new()),
-        }
+        TarBuf { b: tar::Builder::new(Vec::new()) }
     }
 
     fn push(&mut self, mut h: Header, data: &[u8]) -> &mut Self {
@@ -88,9 +82,7 @@ impl TarBuf {
     }
 
     fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Self {
-        self.b
-            .append_pax_extensions(records.iter().copied())
-            .expect("pax");
+        self.b.append_pax_extensions(records.iter().copied()).expect("pax");
         self
     }
 
@@ -119,13 +111,8 @@ fn expect_refused(tar: &[u8], entry: &str) -> tempfile::TempDir {
     let err = res.expect_err("layer must be refused");
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     assert!(err.to_string().contains(entry), "{err} should name {entry}");
-    let outside: Vec<_> = fs::read_dir(tmp.path().join("outside"))
-        .expect("read outside")
-        .collect();
-    assert!(
-        outside.is_empty(),
-        "something was written outside: {outside:?}"
-    );
+    let outside: Vec<_> = fs::read_dir(tmp.path().join("outside")).expect("read outside").collect();
+    assert!(outside.is_empty(), "something was written outside: {outside:?}");
     tmp
 }
 
@@ -156,21 +143,11 @@ fn regular_entries_metadata_and_digest() {
         0o4755,
         "setuid bit kept (chmod after chown)"
     );
-    assert_eq!(
-        fs::metadata(dest.join("bin")).expect("stat").mode() & 0o7777,
-        0o755,
-        "implicit parents are 0755"
-    );
-    assert_eq!(
-        fs::read_link(dest.join("etc/localtime")).expect("readlink"),
-        Path::new("/usr/share/zoneinfo/UTC")
-    );
+    assert_eq!(fs::metadata(dest.join("bin")).expect("stat").mode() & 0o7777, 0o755, "implicit parents are 0755");
+    assert_eq!(fs::read_link(dest.join("etc/localtime")).expect("readlink"), Path::new("/usr/share/zoneinfo/UTC"));
     let bak = fs::metadata(dest.join("etc/hosts.bak")).expect("stat");
     assert_eq!(bak.ino(), hosts.ino());
-    assert!(fs::symlink_metadata(dest.join("run/fifo"))
-        .expect("stat")
-        .file_type()
-        .is_fifo());
+    assert!(fs::symlink_metadata(dest.join("run/fifo")).expect("stat").file_type().is_fifo());
     let ro = fs::metadata(dest.join("ro")).expect("stat");
     assert_eq!(ro.mode() & 0o7777, 0o555, "directory mode applied last");
     assert_eq!(ro.mtime(), MTIME as i64, "directory mtime applied last");
@@ -197,15 +174,12 @@ fn long_names_gnu_and_pax() {
     let mut b = tar::Builder::new(Vec::new());
     // tar::Builder writes a GNU long-name entry for this one.
     let mut h = raw_header(EntryType::Regular, b"", 3, 0o644);
-    b.append_data(&mut h, &gnu_name, &b"gnu"[..])
-        .expect("append");
-    b.append_pax_extensions([("path", pax_name.as_bytes())])
-        .expect("pax");
+    b.append_data(&mut h, &gnu_name, &b"gnu"[..]).expect("append");
+    b.append_pax_extensions([("path", pax_name.as_bytes())]).expect("pax");
     let mut h = raw_header(EntryType::Regular, b"truncated", 3, 0o644);
     h.set_cksum();
     b.append(&h, &b"pax"[..]).expect("append");
-    b.append_pax_extensions([("linkpath", long_target.as_bytes())])
-        .expect("pax");
+    b.append_pax_extensions([("linkpath", long_target.as_bytes())]).expect("pax");
     let mut h = raw_header(EntryType::Symlink, b"longlink", 0, 0o777);
     h.set_cksum();
     b.append(&h, &b""[..]).expect("append");
@@ -216,10 +190,7 @@ fn long_names_gnu_and_pax() {
     assert_eq!(fs::read(dest.join(&gnu_name)).expect("gnu"), b"gnu");
     assert_eq!(fs::read(dest.join(&pax_name)).expect("pax"), b"pax");
     assert!(!dest.join("truncated").exists());
-    assert_eq!(
-        fs::read_link(dest.join("longlink")).expect("readlink"),
-        Path::new(&long_target)
-    );
+    assert_eq!(fs::read_link(dest.join("longlink")).expect("readlink"), Path::new(&long_target));
 }
 
 #[test]
@@ -247,10 +218,7 @@ fn whiteouts_become_overlay_whiteouts() {
     assert_eq!(opaque.as_deref(), Some(&b"y"[..]));
     assert!(!dest.join("b/.wh..wh..opq").exists());
     assert!(dest.join("b/new").exists());
-    assert!(
-        !dest.join(".wh..wh.plnk").exists(),
-        "AUFS metadata dirs skipped"
-    );
+    assert!(!dest.join(".wh..wh.plnk").exists(), "AUFS metadata dirs skipped");
     assert!(!dest.join("c/.wh..wh.aufs").exists());
     let a = xattr::get(dest.join("a"), test_opts().opaque_xattr).expect("getxattr");
     assert!(a.is_none(), "a is not opaque");
@@ -259,9 +227,7 @@ fn whiteouts_become_overlay_whiteouts() {
 #[test]
 fn whiteout_replaces_an_earlier_entry_of_the_same_layer() {
     let mut t = TarBuf::new();
-    t.dir("d/", 0o755)
-        .file("d/f", b"1", 0o644)
-        .file(".wh.d", b"", 0o644);
+    t.dir("d/", 0o755).file("d/f", b"1", 0o644).file(".wh.d", b"", 0o644);
     let (_tmp, dest, res) = run(&t.bytes());
     res.expect("extract");
     let m = fs::symlink_metadata(dest.join("d")).expect("stat");
@@ -284,19 +250,12 @@ fn dotdot_components_are_refused() {
 #[test]
 fn absolute_names_are_made_relative() {
     let mut t = TarBuf::new();
-    t.file("/abs/file", b"x", 0o644)
-        .file("//etc/y", b"y", 0o644);
+    t.file("/abs/file", b"x", 0o644).file("//etc/y", b"y", 0o644);
     let (tmp, dest, res) = run(&t.bytes());
     res.expect("extract");
     assert_eq!(fs::read(dest.join("abs/file")).expect("read"), b"x");
     assert_eq!(fs::read(dest.join("etc/y")).expect("read"), b"y");
-    assert!(tmp
-        .path()
-        .join("outside")
-        .read_dir()
-        .expect("ls")
-        .next()
-        .is_none());
+    assert!(tmp.path().join("outside").read_dir().expect("ls").next().is_none());
 }
 
 #[test]
@@ -309,8 +268,7 @@ fn entries_below_a_symlink_are_refused() {
     let target = outside.to_string_lossy().into_owned();
 
     let mut t = TarBuf::new();
-    t.symlink("link", &target)
-        .file("link/passwd", b"root::0:0", 0o644);
+    t.symlink("link", &target).file("link/passwd", b"root::0:0", 0o644);
     let bytes = t.bytes();
     let dest = tmp.path().join("dest");
     fs::create_dir(&dest).expect("mkdir");
@@ -321,16 +279,13 @@ fn entries_below_a_symlink_are_refused() {
 
     // Same with /etc itself: nothing may be written there.
     let mut t = TarBuf::new();
-    t.symlink("etc", "/etc")
-        .file("etc/berth-snapshot-test", b"x", 0o644);
+    t.symlink("etc", "/etc").file("etc/berth-snapshot-test", b"x", 0o644);
     expect_refused(&t.bytes(), "etc/berth-snapshot-test");
     assert!(!Path::new("/etc/berth-snapshot-test").exists());
 
     // A symlink pointing inside the layer is not followed either.
     let mut t = TarBuf::new();
-    t.dir("sub/", 0o755)
-        .symlink("inner", "sub")
-        .file("inner/x", b"x", 0o644);
+    t.dir("sub/", 0o755).symlink("inner", "sub").file("inner/x", b"x", 0o644);
     expect_refused(&t.bytes(), "inner/x");
 
     // Relative symlink climbing out, and a dir entry below it.
@@ -343,8 +298,7 @@ fn entries_below_a_symlink_are_refused() {
     t.symlink("w", "../outside").file("w/.wh.x", b"", 0o644);
     expect_refused(&t.bytes(), "w/.wh.x");
     let mut t = TarBuf::new();
-    t.symlink("w", "../outside")
-        .file("w/.wh..wh..opq", b"", 0o644);
+    t.symlink("w", "../outside").file("w/.wh..wh..opq", b"", 0o644);
     expect_refused(&t.bytes(), "w/.wh..wh..opq");
 
     // A parent that is a regular file.
@@ -396,21 +350,12 @@ fn replaced_directory_does_not_redirect_deferred_chmod() {
     fs::create_dir(&outside).expect("mkdir");
     fs::set_permissions(&outside, fs::Permissions::from_mode(0o700)).expect("chmod");
     let mut t = TarBuf::new();
-    t.dir("d/", 0o777)
-        .dir("d/sub/", 0o777)
-        .symlink("d", &outside.to_string_lossy());
+    t.dir("d/", 0o777).dir("d/sub/", 0o777).symlink("d", &outside.to_string_lossy());
     let dest = tmp.path().join("dest");
     fs::create_dir(&dest).expect("mkdir");
     extract(&dest, &t.bytes()[..], &test_opts()).expect("extract");
-    assert!(fs::symlink_metadata(dest.join("d"))
-        .expect("stat")
-        .file_type()
-        .is_symlink());
-    assert_eq!(
-        fs::metadata(&outside).expect("stat").mode() & 0o7777,
-        0o700,
-        "outside directory untouched"
-    );
+    assert!(fs::symlink_metadata(dest.join("d")).expect("stat").file_type().is_symlink());
+    assert_eq!(fs::metadata(&outside).expect("stat").mode() & 0o7777, 0o700, "outside directory untouched");
 }
 
 #[test]
@@ -451,17 +396,13 @@ fn later_entries_replace_earlier_ones() {
     assert_eq!(fs::read(dest.join("x/in")).expect("read"), b"1");
     assert_eq!(fs::read(dest.join("y")).expect("read"), b"now a file");
     assert_eq!(fs::read(dest.join("keep/a")).expect("read"), b"a");
-    assert_eq!(
-        fs::metadata(dest.join("keep")).expect("stat").mode() & 0o7777,
-        0o711
-    );
+    assert_eq!(fs::metadata(dest.join("keep")).expect("stat").mode() & 0o7777, 0o711);
 }
 
 #[test]
 fn truncated_or_corrupt_tars_are_data_loss() {
     let mut t = TarBuf::new();
-    t.file("big", &vec![7u8; 10_000], 0o644)
-        .file("next", b"n", 0o644);
+    t.file("big", &vec![7u8; 10_000], 0o644).file("next", b"n", 0o644);
     let bytes = t.bytes();
     // Cut inside the file data.
     let (_tmp, _d, res) = run(&bytes[..512 + 5000]);
@@ -470,16 +411,10 @@ fn truncated_or_corrupt_tars_are_data_loss() {
     // Cut inside the second header.
     let second = 512 + 10_240;
     let (_tmp, _d, res) = run(&bytes[..second + 100]);
-    assert_eq!(
-        res.expect_err("truncated header").kind(),
-        ErrorKind::DataLoss
-    );
+    assert_eq!(res.expect_err("truncated header").kind(), ErrorKind::DataLoss);
     // Cut inside the padding after the file data.
     let (_tmp, _d, res) = run(&bytes[..512 + 10_100]);
-    assert_eq!(
-        res.expect_err("truncated padding").kind(),
-        ErrorKind::DataLoss
-    );
+    assert_eq!(res.expect_err("truncated padding").kind(), ErrorKind::DataLoss);
     // A header with a bad checksum.
     let mut bad = bytes.clone();
     bad[second + 10] ^= 0x55;
@@ -500,25 +435,14 @@ fn xattrs_from_pax_records() {
         ("mtime", b"1600000000.5"),
     ])
     .dir("d/", 0o755);
-    t.pax(&[("SCHILY.xattr.user.f", b"v")])
-        .file("d/f", b"x", 0o644);
+    t.pax(&[("SCHILY.xattr.user.f", b"v")]).file("d/f", b"x", 0o644);
     let (_tmp, dest, res) = run(&t.bytes());
     res.expect("extract");
     let d = dest.join("d");
-    assert_eq!(
-        xattr::get(&d, "user.note").expect("get").as_deref(),
-        Some(&b"hi"[..])
-    );
-    assert!(xattr::get(&d, "trusted.overlay.opaque")
-        .unwrap_or(None)
-        .is_none());
-    assert!(xattr::get(&d, "user.overlay.redirect")
-        .expect("get")
-        .is_none());
-    assert_eq!(
-        xattr::get(d.join("f"), "user.f").expect("get").as_deref(),
-        Some(&b"v"[..])
-    );
+    assert_eq!(xattr::get(&d, "user.note").expect("get").as_deref(), Some(&b"hi"[..]));
+    assert!(xattr::get(&d, "trusted.overlay.opaque").unwrap_or(None).is_none());
+    assert!(xattr::get(&d, "user.overlay.redirect").expect("get").is_none());
+    assert_eq!(xattr::get(d.join("f"), "user.f").expect("get").as_deref(), Some(&b"v"[..]));
     let m = fs::metadata(&d).expect("stat");
     assert_eq!((m.mtime(), m.mtime_nsec()), (MTIME as i64, 500_000_000));
 }
@@ -526,8 +450,7 @@ fn xattrs_from_pax_records() {
 #[test]
 fn devices_and_ownership() {
     let mut t = TarBuf::new();
-    t.device(EntryType::Char, "dev/null", 1, 3)
-        .device(EntryType::Block, "dev/loop9", 7, 9);
+    t.device(EntryType::Char, "dev/null", 1, 3).device(EntryType::Block, "dev/loop9", 7, 9);
     let mut h = raw_header(EntryType::Regular, b"owned", 1, 0o640);
     h.set_uid(1234);
     h.set_gid(5678);
@@ -540,10 +463,7 @@ fn devices_and_ownership() {
         let null = null.expect("device created as root");
         assert!(null.file_type().is_char_device());
         assert_eq!(null.rdev(), makedev(1, 3));
-        assert!(fs::symlink_metadata(dest.join("dev/loop9"))
-            .expect("stat")
-            .file_type()
-            .is_block_device());
+        assert!(fs::symlink_metadata(dest.join("dev/loop9")).expect("stat").file_type().is_block_device());
         assert_eq!((owned.uid(), owned.gid()), (1234, 5678));
     } else {
         println!("not root: device nodes skipped, ownership not applied");
@@ -556,10 +476,7 @@ fn devices_and_ownership() {
 fn pax_time_parsing() {
     assert_eq!(parse_pax_time(b"12"), Some(TimeSpec::new(12, 0)));
     assert_eq!(parse_pax_time(b"12.000000001"), Some(TimeSpec::new(12, 1)));
-    assert_eq!(
-        parse_pax_time(b"-1.5"),
-        Some(TimeSpec::new(-2, 500_000_000))
-    );
+    assert_eq!(parse_pax_time(b"-1.5"), Some(TimeSpec::new(-2, 500_000_000)));
     assert_eq!(parse_pax_time(b"x"), None);
 }
 

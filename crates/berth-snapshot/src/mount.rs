@@ -87,14 +87,8 @@ fn mount_one(m: &Mount, target: &Path) -> Result<()> {
             if m.kind == "rbind" {
                 flags |= MsFlags::MS_REC;
             }
-            mount(
-                Some(m.source.as_str()),
-                target,
-                None::<&str>,
-                flags - MsFlags::MS_RDONLY,
-                None::<&str>,
-            )
-            .map_err(nix_err("bind mount onto", target))?;
+            mount(Some(m.source.as_str()), target, None::<&str>, flags - MsFlags::MS_RDONLY, None::<&str>)
+                .map_err(nix_err("bind mount onto", target))?;
             if ro {
                 // MS_RDONLY is ignored on the first bind mount; it takes a
                 // remount to make the bind read-only.
@@ -107,23 +101,15 @@ fn mount_one(m: &Mount, target: &Path) -> Result<()> {
             Ok(())
         }
         "overlay" => mount_overlay(&m.source, target, flags, &data),
-        other => Err(Error::InvalidMount(format!(
-            "unsupported mount type {other:?} (expected overlay or bind)"
-        ))),
+        other => Err(Error::InvalidMount(format!("unsupported mount type {other:?} (expected overlay or bind)"))),
     }
 }
 
 fn mount_overlay(source: &str, target: &Path, flags: MsFlags, data: &[String]) -> Result<()> {
     let joined = data.join(",");
     if joined.len() < MOUNT_DATA_MAX {
-        return mount(
-            Some(source),
-            target,
-            Some("overlay"),
-            flags,
-            Some(joined.as_str()),
-        )
-        .map_err(nix_err("mount overlay onto", target));
+        return mount(Some(source), target, Some("overlay"), flags, Some(joined.as_str()))
+            .map_err(nix_err("mount overlay onto", target));
     }
     // Too long for one page even with short links (a deep image under a long
     // data root). Docker's overlay2 chdirs into its layer dir in a child
@@ -156,14 +142,8 @@ fn mount_overlay(source: &str, target: &Path, flags: MsFlags, data: &[String]) -
             joined.len()
         )));
     }
-    let res = mount(
-        Some(source),
-        target,
-        Some("overlay"),
-        flags,
-        Some(joined.as_str()),
-    )
-    .map_err(nix_err("mount overlay onto", target));
+    let res = mount(Some(source), target, Some("overlay"), flags, Some(joined.as_str()))
+        .map_err(nix_err("mount overlay onto", target));
     drop(held);
     res
 }
@@ -194,26 +174,17 @@ mod tests {
 
     #[test]
     fn options_split_into_flags_and_data() {
-        let opts: Vec<String> = ["ro", "rbind", "nosuid", "lowerdir=/a:/b", "index=off"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let opts: Vec<String> =
+            ["ro", "rbind", "nosuid", "lowerdir=/a:/b", "index=off"].iter().map(|s| s.to_string()).collect();
         let (flags, ro, data) = parse_options(&opts);
         assert!(ro);
         assert!(flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_NOSUID));
-        assert_eq!(
-            data,
-            vec!["lowerdir=/a:/b".to_string(), "index=off".to_string()]
-        );
+        assert_eq!(data, vec!["lowerdir=/a:/b".to_string(), "index=off".to_string()]);
     }
 
     #[test]
     fn unknown_kind_is_rejected() {
-        let m = Mount {
-            kind: "tmpfs".into(),
-            source: "tmpfs".into(),
-            options: vec![],
-        };
+        let m = Mount { kind: "tmpfs".into(), source: "tmpfs".into(), options: vec![] };
         let err = mount_all(&[m], Path::new("/nonexistent")).expect_err("must fail");
         assert_eq!(err.kind(), berth_error::ErrorKind::InvalidArgument);
     }

@@ -19,8 +19,8 @@ use crate::error::{io_err, Error, Result};
 use crate::extract::{extract, hash_stream, ExtractOptions};
 use crate::mount::Mount;
 use crate::store::{
-    dir_name, fsync_dir, link_id, mkdir_mode, remove_tree, syncfs, validate_diff_id, validate_key,
-    write_synced, Meta, SnapshotKind,
+    dir_name, fsync_dir, link_id, mkdir_mode, remove_tree, syncfs, validate_diff_id, validate_key, write_synced, Meta,
+    SnapshotKind,
 };
 
 /// Overlay stacks deeper than this are refused; the kernel's own limit
@@ -88,9 +88,7 @@ fn overlay_options(privileged: bool) -> Vec<String> {
 }
 
 fn path_str(path: &Path) -> Result<String> {
-    path.to_str()
-        .map(str::to_string)
-        .ok_or_else(|| Error::invalid(&path.to_string_lossy(), "path is not valid UTF-8"))
+    path.to_str().map(str::to_string).ok_or_else(|| Error::invalid(&path.to_string_lossy(), "path is not valid UTF-8"))
 }
 
 impl Snapshotter {
@@ -98,10 +96,7 @@ impl Snapshotter {
     /// or discarding commits interrupted by a crash, and removing what a crash
     /// left in `tmp/` and dangling links.
     pub fn new(root: &Path) -> Result<Self> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .create(root)
-            .map_err(io_err("create directory", root))?;
+        fs::DirBuilder::new().recursive(true).create(root).map_err(io_err("create directory", root))?;
         let root = fs::canonicalize(root).map_err(io_err("resolve", root))?;
         let root_str = path_str(&root)?;
         // The root ends up inside overlay's comma- and colon-separated option
@@ -118,12 +113,7 @@ impl Snapshotter {
         for dir in [&snapshots, &links] {
             match fs::symlink_metadata(dir) {
                 Ok(m) if m.is_dir() => {}
-                Ok(_) => {
-                    return Err(Error::invalid(
-                        &dir.to_string_lossy(),
-                        "exists and is not a directory",
-                    ))
-                }
+                Ok(_) => return Err(Error::invalid(&dir.to_string_lossy(), "exists and is not a directory")),
                 Err(_) => mkdir_mode(dir, 0o700)?,
             }
         }
@@ -140,11 +130,7 @@ impl Snapshotter {
             seq: AtomicU64::new(0),
             extract_opts: ExtractOptions {
                 chown: privileged,
-                opaque_xattr: if privileged {
-                    "trusted.overlay.opaque"
-                } else {
-                    "user.overlay.opaque"
-                },
+                opaque_xattr: if privileged { "trusted.overlay.opaque" } else { "user.overlay.opaque" },
             },
             overlay_opts: overlay_options(privileged),
         };
@@ -186,11 +172,8 @@ impl Snapshotter {
             }
         }
         // Links: drop those no committed snapshot owns, recreate missing ones.
-        let wanted: HashSet<String> = index
-            .iter()
-            .filter(|(_, m)| m.kind == SnapshotKind::Committed)
-            .map(|(k, _)| link_id(k))
-            .collect();
+        let wanted: HashSet<String> =
+            index.iter().filter(|(_, m)| m.kind == SnapshotKind::Committed).map(|(k, _)| link_id(k)).collect();
         let entries = fs::read_dir(&self.links).map_err(io_err("read", &self.links))?;
         for entry in entries {
             let entry = entry.map_err(io_err("read", &self.links))?;
@@ -223,10 +206,7 @@ impl Snapshotter {
             }
         }
         if !meta_path.exists() {
-            return Err(Error::BadMetadata {
-                path: meta_path,
-                reason: "missing".into(),
-            });
+            return Err(Error::BadMetadata { path: meta_path, reason: "missing".into() });
         }
         let meta = Meta::read(&meta_path)?;
         if dir_name(&meta.key) != name {
@@ -297,31 +277,21 @@ impl Snapshotter {
         let Some(p) = parent else { return Ok(()) };
         match index.get(p) {
             Some(m) if m.kind == SnapshotKind::Committed => Ok(()),
-            Some(m) => Err(Error::WrongKind {
-                key: p.to_string(),
-                actual: m.kind.as_str(),
-                expected: "committed",
-            }),
+            Some(m) => Err(Error::WrongKind { key: p.to_string(), actual: m.kind.as_str(), expected: "committed" }),
             None => Err(Error::NotFound(p.to_string())),
         }
     }
 
     /// Whether a committed snapshot `key` exists.
     pub fn exists(&self, key: &str) -> bool {
-        self.lock()
-            .get(key)
-            .is_some_and(|m| m.kind == SnapshotKind::Committed)
+        self.lock().get(key).is_some_and(|m| m.kind == SnapshotKind::Committed)
     }
 
     /// Every snapshot, in no particular order.
     pub fn list(&self) -> Vec<SnapshotInfo> {
         self.lock()
             .values()
-            .map(|m| SnapshotInfo {
-                key: m.key.clone(),
-                parent: m.parent.clone(),
-                kind: m.kind,
-            })
+            .map(|m| SnapshotInfo { key: m.key.clone(), parent: m.parent.clone(), kind: m.kind })
             .collect()
     }
 
@@ -382,10 +352,7 @@ impl Snapshotter {
         let diff_id = hash_stream(layer)?;
         for want in [expected, stored_diff_id.as_deref()].into_iter().flatten() {
             if want != diff_id {
-                return Err(Error::DiffIdMismatch {
-                    expected: want.to_string(),
-                    actual: diff_id,
-                });
+                return Err(Error::DiffIdMismatch { expected: want.to_string(), actual: diff_id });
             }
         }
         let size = match stored_size {
@@ -408,10 +375,7 @@ impl Snapshotter {
         let extracted = extract(&fs_dir, layer, &self.extract_opts)?;
         if let Some(want) = expected {
             if want != extracted.diff_id {
-                return Err(Error::DiffIdMismatch {
-                    expected: want.to_string(),
-                    actual: extracted.diff_id,
-                });
+                return Err(Error::DiffIdMismatch { expected: want.to_string(), actual: extracted.diff_id });
             }
         }
         let meta = Meta {
@@ -423,10 +387,7 @@ impl Snapshotter {
         };
         write_synced(&tmp.join("meta"), meta.encode().as_bytes())?;
         syncfs(tmp)?;
-        let result = ApplyResult {
-            diff_id: extracted.diff_id,
-            size: extracted.size,
-        };
+        let result = ApplyResult { diff_id: extracted.diff_id, size: extracted.size };
 
         let mut index = self.lock();
         match index.get(key) {
@@ -467,13 +428,7 @@ impl Snapshotter {
         }
         Self::check_parent(&index, parent)?;
         let tmp = self.new_tmp(kind.as_str())?;
-        let meta = Meta {
-            kind,
-            key: key.to_string(),
-            parent: parent.map(str::to_string),
-            diff_id: None,
-            size: None,
-        };
+        let meta = Meta { kind, key: key.to_string(), parent: parent.map(str::to_string), diff_id: None, size: None };
         let res = (|| {
             mkdir_mode(&tmp.join("fs"), 0o755)?;
             if kind == SnapshotKind::Active && parent.is_some() {
@@ -506,10 +461,7 @@ impl Snapshotter {
         let mut next = parent.map(str::to_string);
         while let Some(k) = next {
             if chain.len() >= MAX_CHAIN {
-                return Err(Error::invalid(
-                    &k,
-                    format!("snapshot chain deeper than {MAX_CHAIN} layers"),
-                ));
+                return Err(Error::invalid(&k, format!("snapshot chain deeper than {MAX_CHAIN} layers")));
             }
             let m = index.get(&k).ok_or_else(|| Error::NotFound(k.clone()))?;
             next = m.parent.clone();
@@ -519,9 +471,7 @@ impl Snapshotter {
     }
 
     fn mounts_locked(&self, index: &HashMap<String, Meta>, key: &str) -> Result<Vec<Mount>> {
-        let meta = index
-            .get(key)
-            .ok_or_else(|| Error::NotFound(key.to_string()))?;
+        let meta = index.get(key).ok_or_else(|| Error::NotFound(key.to_string()))?;
         let own_fs = path_str(&self.fs_dir(key))?;
         let (writable, lowers) = match meta.kind {
             SnapshotKind::Active => (true, self.chain(index, meta.parent.as_deref())?),
@@ -531,10 +481,7 @@ impl Snapshotter {
         let bind = |source: String, rw: bool| Mount {
             kind: "bind".to_string(),
             source,
-            options: vec![
-                "rbind".to_string(),
-                if rw { "rw" } else { "ro" }.to_string(),
-            ],
+            options: vec!["rbind".to_string(), if rw { "rw" } else { "ro" }.to_string()],
         };
         if writable && lowers.is_empty() {
             return Ok(vec![bind(own_fs, true)]);
@@ -554,18 +501,11 @@ impl Snapshotter {
         }
         let mut options = self.overlay_opts.clone();
         if writable {
-            options.push(format!(
-                "workdir={}",
-                path_str(&self.snap_dir(key).join("work"))?
-            ));
+            options.push(format!("workdir={}", path_str(&self.snap_dir(key).join("work"))?));
             options.push(format!("upperdir={own_fs}"));
         }
         options.push(format!("lowerdir={}", lowerdirs.join(":")));
-        Ok(vec![Mount {
-            kind: "overlay".to_string(),
-            source: "overlay".to_string(),
-            options,
-        }])
+        Ok(vec![Mount { kind: "overlay".to_string(), source: "overlay".to_string(), options }])
     }
 
     /// Turns active snapshot `key` into committed snapshot `name`. The
@@ -574,15 +514,9 @@ impl Snapshotter {
         validate_key(name)?;
         validate_key(key)?;
         let mut index = self.lock();
-        let meta = index
-            .get(key)
-            .ok_or_else(|| Error::NotFound(key.to_string()))?;
+        let meta = index.get(key).ok_or_else(|| Error::NotFound(key.to_string()))?;
         if meta.kind != SnapshotKind::Active {
-            return Err(Error::WrongKind {
-                key: key.to_string(),
-                actual: meta.kind.as_str(),
-                expected: "active",
-            });
+            return Err(Error::WrongKind { key: key.to_string(), actual: meta.kind.as_str(), expected: "active" });
         }
         if index.contains_key(name) {
             return Err(Error::AlreadyExists(name.to_string()));
@@ -622,18 +556,10 @@ impl Snapshotter {
     pub fn remove(&self, key: &str) -> Result<()> {
         validate_key(key)?;
         let mut index = self.lock();
-        let meta = index
-            .get(key)
-            .ok_or_else(|| Error::NotFound(key.to_string()))?;
-        let children = index
-            .values()
-            .filter(|m| m.parent.as_deref() == Some(key))
-            .count();
+        let meta = index.get(key).ok_or_else(|| Error::NotFound(key.to_string()))?;
+        let children = index.values().filter(|m| m.parent.as_deref() == Some(key)).count();
         if children > 0 {
-            return Err(Error::HasChildren {
-                key: key.to_string(),
-                children,
-            });
+            return Err(Error::HasChildren { key: key.to_string(), children });
         }
         let committed = meta.kind == SnapshotKind::Committed;
         // Rename out of the way first: the removal is then atomic, and a crash
@@ -659,10 +585,7 @@ impl Snapshotter {
 
     /// Parent key of snapshot `key`.
     pub fn parent(&self, key: &str) -> Result<Option<String>> {
-        self.lock()
-            .get(key)
-            .map(|m| m.parent.clone())
-            .ok_or_else(|| Error::NotFound(key.to_string()))
+        self.lock().get(key).map(|m| m.parent.clone()).ok_or_else(|| Error::NotFound(key.to_string()))
     }
 
     /// Bytes used by the snapshot's own directory, not its parents: apparent

@@ -68,11 +68,7 @@ pub(crate) struct Meta {
 
 impl Meta {
     pub fn encode(&self) -> String {
-        let mut s = format!(
-            "version {META_VERSION}\nkind {}\nkey {}\n",
-            self.kind.as_str(),
-            self.key
-        );
+        let mut s = format!("version {META_VERSION}\nkind {}\nkey {}\n", self.kind.as_str(), self.key);
         if let Some(p) = &self.parent {
             s.push_str(&format!("parent {p}\n"));
         }
@@ -86,10 +82,7 @@ impl Meta {
     }
 
     pub fn decode(path: &Path, text: &str) -> Result<Self> {
-        let bad = |reason: String| Error::BadMetadata {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let bad = |reason: String| Error::BadMetadata { path: path.to_path_buf(), reason };
         let (mut kind, mut key, mut parent, mut diff_id, mut size) = (None, None, None, None, None);
         for line in text.lines() {
             let Some((field, value)) = line.split_once(' ') else {
@@ -99,21 +92,12 @@ impl Meta {
                 "version" if value == META_VERSION => {}
                 "version" => return Err(bad(format!("unknown version {value:?}"))),
                 "kind" => {
-                    kind = Some(
-                        SnapshotKind::parse(value)
-                            .ok_or_else(|| bad(format!("unknown kind {value:?}")))?,
-                    )
+                    kind = Some(SnapshotKind::parse(value).ok_or_else(|| bad(format!("unknown kind {value:?}")))?)
                 }
                 "key" => key = Some(value.to_string()),
                 "parent" => parent = Some(value.to_string()),
                 "diff_id" => diff_id = Some(value.to_string()),
-                "size" => {
-                    size = Some(
-                        value
-                            .parse::<u64>()
-                            .map_err(|_| bad(format!("bad size {value:?}")))?,
-                    )
-                }
+                "size" => size = Some(value.parse::<u64>().map_err(|_| bad(format!("bad size {value:?}")))?),
                 // Unknown fields are kept forward-compatible: ignore them.
                 _ => {}
             }
@@ -175,43 +159,29 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
         return Err(Error::invalid(key, "snapshot key must not be empty"));
     }
     if key.len() > 4096 {
-        return Err(Error::invalid(
-            key,
-            "snapshot key is longer than 4096 bytes",
-        ));
+        return Err(Error::invalid(key, "snapshot key is longer than 4096 bytes"));
     }
     if key.contains(['\n', '\r', '\0']) {
-        return Err(Error::invalid(
-            key,
-            "snapshot key must not contain line breaks or NUL",
-        ));
+        return Err(Error::invalid(key, "snapshot key must not contain line breaks or NUL"));
     }
     Ok(())
 }
 
 /// Checks a diff ID argument (`sha256:` and 64 lowercase hex digits).
 pub(crate) fn validate_diff_id(diff_id: &str) -> Result<()> {
-    let ok = diff_id.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    });
+    let ok = diff_id
+        .strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(
-            diff_id,
-            "expected a diff ID of the form sha256:<64 hex digits>",
-        ))
+        Err(Error::invalid(diff_id, "expected a diff ID of the form sha256:<64 hex digits>"))
     }
 }
 
 /// Creates a directory with an exact mode (independent of the umask).
 pub(crate) fn mkdir_mode(path: &Path, mode: u32) -> Result<()> {
-    fs::DirBuilder::new()
-        .mode(mode)
-        .create(path)
-        .map_err(io_err("create directory", path))?;
+    fs::DirBuilder::new().mode(mode).create(path).map_err(io_err("create directory", path))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err("chmod", path))
 }
 
@@ -230,9 +200,7 @@ pub(crate) fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
 
 /// fsyncs a directory so that renames and creations inside it are durable.
 pub(crate) fn fsync_dir(path: &Path) -> Result<()> {
-    File::open(path)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync directory", path))
+    File::open(path).and_then(|d| d.sync_all()).map_err(io_err("fsync directory", path))
 }
 
 /// Flushes the whole filesystem holding `path`. One syncfs(2) after unpacking a
@@ -305,9 +273,7 @@ mod tests {
         assert_eq!(a.len(), 26);
         assert_eq!(a, link_id("sha256:1"));
         assert_ne!(a, link_id("sha256:2"));
-        assert!(a
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        assert!(a.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
     }
 

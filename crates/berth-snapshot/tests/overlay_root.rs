@@ -65,11 +65,7 @@ fn layer(items: &[Item<'_>]) -> Vec<u8> {
                 h.set_mode(0o600);
                 let p = Path::new(n);
                 let name = match p.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    Some(dir) => format!(
-                        "{}/.wh.{}",
-                        dir.display(),
-                        p.file_name().expect("name").to_string_lossy()
-                    ),
+                    Some(dir) => format!("{}/.wh.{}", dir.display(), p.file_name().expect("name").to_string_lossy()),
                     None => format!(".wh.{n}"),
                 };
                 (name, b"")
@@ -119,10 +115,8 @@ fn overlay_over_two_layers_diff_and_reapply() {
         Item::File("dir/old2", b"2"),
     ]);
     let l2 = layer(&[Item::File("b.txt", b"two"), Item::Whiteout("del.txt")]);
-    s.apply_layer("sha256:c1", None, &l1[..], Some(&digest(&l1)))
-        .expect("apply l1");
-    s.apply_layer("sha256:c2", Some("sha256:c1"), &l2[..], Some(&digest(&l2)))
-        .expect("apply l2");
+    s.apply_layer("sha256:c1", None, &l1[..], Some(&digest(&l1))).expect("apply l1");
+    s.apply_layer("sha256:c2", Some("sha256:c1"), &l2[..], Some(&digest(&l2))).expect("apply l2");
 
     let mounts = s.prepare("ctr", Some("sha256:c2")).expect("prepare");
     let target = tmp.path().join("rootfs");
@@ -131,10 +125,7 @@ fn overlay_over_two_layers_diff_and_reapply() {
         // What the layers say.
         assert_eq!(fs::read(target.join("a.txt")).expect("a"), b"one");
         assert_eq!(fs::read(target.join("b.txt")).expect("b"), b"two");
-        assert!(
-            !target.join("del.txt").exists(),
-            "whiteout hides lower file"
-        );
+        assert!(!target.join("del.txt").exists(), "whiteout hides lower file");
         // Changes a container makes.
         fs::write(target.join("new.txt"), b"new").expect("write");
         fs::write(target.join("a.txt"), b"changed").expect("modify");
@@ -144,10 +135,7 @@ fn overlay_over_two_layers_diff_and_reapply() {
         fs::write(target.join("dir/fresh"), b"f").expect("write");
         fs::remove_file(target.join("b.txt")).expect("delete upper-layer file");
     }
-    assert!(
-        !target.join("a.txt").exists(),
-        "guard unmounted the overlay"
-    );
+    assert!(!target.join("a.txt").exists(), "guard unmounted the overlay");
 
     let mut diff = Vec::new();
     s.diff("ctr", &mut diff).expect("diff");
@@ -163,22 +151,12 @@ fn overlay_over_two_layers_diff_and_reapply() {
         (".wh.b.txt", "Regular:"),
     ];
     for (name, desc) in expect {
-        assert_eq!(
-            entries.get(name).map(String::as_str),
-            Some(desc),
-            "{name} in {entries:?}"
-        );
+        assert_eq!(entries.get(name).map(String::as_str), Some(desc), "{name} in {entries:?}");
     }
     assert_eq!(entries.len(), expect.len(), "{entries:?}");
 
     // The diff is a valid layer: apply it on top and view the result.
-    s.apply_layer(
-        "sha256:c3",
-        Some("sha256:c2"),
-        &diff[..],
-        Some(&digest(&diff)),
-    )
-    .expect("apply diff");
+    s.apply_layer("sha256:c3", Some("sha256:c2"), &diff[..], Some(&digest(&diff))).expect("apply diff");
     let view = s.view("view", Some("sha256:c3")).expect("view");
     let vt = tmp.path().join("view");
     {
@@ -219,24 +197,11 @@ fn overlay_over_two_layers_diff_and_reapply() {
     s.diff("scratch", &mut d).expect("diff");
     assert!(tar_entries(&d).contains_key("hello"));
 
-    for key in [
-        "scratch",
-        "v1",
-        "view",
-        "sha256:c3",
-        "ctr",
-        "sha256:c2",
-        "sha256:c1",
-    ] {
+    for key in ["scratch", "v1", "view", "sha256:c3", "ctr", "sha256:c2", "sha256:c1"] {
         s.remove(key).expect("remove");
     }
     assert!(s.list().is_empty());
-    assert_eq!(
-        fs::read_dir(s.root().join("snapshots"))
-            .expect("ls")
-            .count(),
-        0
-    );
+    assert_eq!(fs::read_dir(s.root().join("snapshots")).expect("ls").count(), 0);
 }
 
 fn walk(root: &Path) -> Vec<String> {
@@ -246,12 +211,7 @@ fn walk(root: &Path) -> Vec<String> {
         for e in fs::read_dir(&dir).expect("read_dir") {
             let e = e.expect("entry");
             let p = e.path();
-            out.push(
-                p.strip_prefix(root)
-                    .expect("prefix")
-                    .to_string_lossy()
-                    .into_owned(),
-            );
+            out.push(p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned());
             if e.file_type().expect("type").is_dir() {
                 stack.push(p);
             }
@@ -268,17 +228,14 @@ fn deep_chain_mounts_beyond_the_page_limit() {
     // A long root makes the lowerdir string of 130 layers exceed 4096 bytes,
     // which mount_all must still handle.
     let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp
-        .path()
-        .join("a-rather-long-data-root-directory-name-for-testing");
+    let root = tmp.path().join("a-rather-long-data-root-directory-name-for-testing");
     let s = Snapshotter::new(&root).expect("new");
     let mut parent: Option<String> = None;
     for i in 0..130 {
         let key = format!("sha256:deep{i}");
         let content = format!("{i}");
         let data = layer(&[Item::File(&format!("f{i}"), content.as_bytes())]);
-        s.apply_layer(&key, parent.as_deref(), &data[..], None)
-            .expect("apply");
+        s.apply_layer(&key, parent.as_deref(), &data[..], None).expect("apply");
         parent = Some(key);
     }
     let mounts = s.prepare("top", parent.as_deref()).expect("prepare");
@@ -288,10 +245,7 @@ fn deep_chain_mounts_beyond_the_page_limit() {
     {
         let _guard = MountGuard::mount(&mounts, &target);
         for i in [0, 64, 129] {
-            assert_eq!(
-                fs::read_to_string(target.join(format!("f{i}"))).expect("read"),
-                i.to_string()
-            );
+            assert_eq!(fs::read_to_string(target.join(format!("f{i}"))).expect("read"), i.to_string());
         }
     }
     s.remove("top").expect("remove");
@@ -329,31 +283,16 @@ fn root_extraction_keeps_owners_devices_and_opaque_xattr() {
     h.set_entry_type(tar::EntryType::Regular);
     h.set_mode(0o644);
     h.set_size(0);
-    b.append_data(&mut h, "home/u/.wh..wh..opq", &b""[..])
-        .expect("append");
+    b.append_data(&mut h, "home/u/.wh..wh..opq", &b""[..]).expect("append");
     let data = b.into_inner().expect("finish");
     s.apply_layer("k", None, &data[..], None).expect("apply");
     let fs_dir = s.root().join("snapshots");
-    let snap = fs::read_dir(&fs_dir)
-        .expect("ls")
-        .next()
-        .expect("one snapshot")
-        .expect("entry")
-        .path()
-        .join("fs");
+    let snap = fs::read_dir(&fs_dir).expect("ls").next().expect("one snapshot").expect("entry").path().join("fs");
     let null = fs::symlink_metadata(snap.join("dev/null")).expect("dev/null");
     assert!(null.file_type().is_char_device());
     assert_eq!(null.rdev(), nix::sys::stat::makedev(1, 3));
     let home = fs::metadata(snap.join("home/u")).expect("home");
-    assert_eq!(
-        (home.uid(), home.gid(), home.mode() & 0o7777),
-        (1000, 1001, 0o750)
-    );
-    assert_eq!(
-        xattr::get(snap.join("home/u"), "trusted.overlay.opaque")
-            .expect("xattr")
-            .as_deref(),
-        Some(&b"y"[..])
-    );
+    assert_eq!((home.uid(), home.gid(), home.mode() & 0o7777), (1000, 1001, 0o750));
+    assert_eq!(xattr::get(snap.join("home/u"), "trusted.overlay.opaque").expect("xattr").as_deref(), Some(&b"y"[..]));
     s.remove("k").expect("remove");
 }

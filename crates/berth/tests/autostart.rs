@@ -24,7 +24,8 @@ fn cli_starts_the_daemon_when_none_answers() {
         .env_remove("BERTH_HOST")
         .output()
         .unwrap();
-    let pid: Option<i32> = std::fs::read_to_string(format!("{ROOT}/berth.lock")).ok().and_then(|s| s.trim().parse().ok());
+    let pid: Option<i32> =
+        std::fs::read_to_string(format!("{ROOT}/berth.lock")).ok().and_then(|s| s.trim().parse().ok());
     // Stop the daemon we caused before asserting, so a failure leaves nothing running.
     if let Some(pid) = pid {
         // SAFETY: plain kill(2) of the daemon this test started.

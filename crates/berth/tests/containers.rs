@@ -67,8 +67,17 @@ fn docker_run_rm_and_exit_codes() {
     let (code, out, err) = docker(&d, &["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2"]);
     assert_eq!((code, out.as_str(), err.as_str()), (0, "out\n", "err\n"));
     // The image's CMD, an argument override, an --entrypoint override, env and workdir.
-    assert_eq!(docker_ok(&d, &["run", "--rm", "-e", "A=1", "-w", "/tmp", "busybox", "sh", "-c", "echo $A $(pwd) $HOSTNAME"]).split(' ').take(2).collect::<Vec<_>>(), vec!["1", "/tmp"]);
-    assert_eq!(docker_ok(&d, &["run", "--rm", "--entrypoint", "echo", "busybox", "via", "entrypoint"]), "via entrypoint\n");
+    assert_eq!(
+        docker_ok(&d, &["run", "--rm", "-e", "A=1", "-w", "/tmp", "busybox", "sh", "-c", "echo $A $(pwd) $HOSTNAME"])
+            .split(' ')
+            .take(2)
+            .collect::<Vec<_>>(),
+        vec!["1", "/tmp"]
+    );
+    assert_eq!(
+        docker_ok(&d, &["run", "--rm", "--entrypoint", "echo", "busybox", "via", "entrypoint"]),
+        "via entrypoint\n"
+    );
     assert_eq!(docker_ok(&d, &["run", "--rm", "-u", "nobody", "busybox", "id", "-u"]), "65534\n");
     assert_eq!(docker_ok(&d, &["run", "--rm", "--hostname", "box1", "busybox", "hostname"]), "box1\n");
     // Namespaces: own pid 1, loopback up without a network.
@@ -94,7 +103,11 @@ fn docker_run_rm_and_exit_codes() {
     // -i: stdin reaches the container, and its EOF ends it.
     let o = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("printf 'piped\\n' | DOCKER_HOST={} DOCKER_CONFIG={} docker run -i --rm busybox cat", d.host(), d.dir.path().join("docker-config").display()))
+        .arg(format!(
+            "printf 'piped\\n' | DOCKER_HOST={} DOCKER_CONFIG={} docker run -i --rm busybox cat",
+            d.host(),
+            d.dir.path().join("docker-config").display()
+        ))
         .output()
         .unwrap();
     assert_eq!(stdout(&o), "piped\n", "{}", stderr(&o));
@@ -107,7 +120,21 @@ fn docker_run_rm_and_exit_codes() {
 fn detached_lifecycle_through_docker_cli() {
     require_root!();
     let Some(d) = daemon_with_busybox() else { return };
-    let id = docker_ok(&d, &["run", "-d", "--name", "web", "-l", "tier=front", "busybox", "sh", "-c", "trap 'exit 0' TERM; i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done"]);
+    let id = docker_ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-l",
+            "tier=front",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done",
+        ],
+    );
     let id = id.trim().to_string();
     assert_eq!(id.len(), 64);
     let ps = docker_ok(&d, &["ps", "--format", "{{.Names}} {{.Status}} {{.Label \"tier\"}}"]);
@@ -123,7 +150,13 @@ fn detached_lifecycle_through_docker_cli() {
     assert_eq!(docker_ok(&d, &["exec", "web", "echo", "from exec"]), "from exec\n");
     let (code, _, _) = docker(&d, &["exec", "web", "sh", "-c", "exit 7"]);
     assert_eq!(code, 7);
-    assert_eq!(docker_ok(&d, &["exec", "-e", "X=y", "-u", "nobody", "-w", "/tmp", "web", "sh", "-c", "echo $X $(id -u) $(pwd)"]), "y 65534 /tmp\n");
+    assert_eq!(
+        docker_ok(
+            &d,
+            &["exec", "-e", "X=y", "-u", "nobody", "-w", "/tmp", "web", "sh", "-c", "echo $X $(id -u) $(pwd)"]
+        ),
+        "y 65534 /tmp\n"
+    );
     let top = docker_ok(&d, &["top", "web"]);
     assert!(top.starts_with("UID") && top.contains("while true"), "{top}");
     // rename, pause, unpause.
@@ -187,11 +220,19 @@ fn bad_input_is_refused_and_leaves_nothing() {
     // Invalid names and restart policies.
     let (st, v) = d.http_json("POST", "/containers/create?name=bad/name", Some(br#"{"Image":"busybox"}"#));
     assert_eq!(st, 400, "{v}");
-    let (st, v) = d.http_json("POST", "/containers/create", Some(br#"{"Image":"busybox","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#));
+    let (st, v) = d.http_json(
+        "POST",
+        "/containers/create",
+        Some(br#"{"Image":"busybox","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#),
+    );
     assert_eq!(st, 400, "{v}");
     assert!(v["message"].as_str().unwrap().contains("invalid restart policy"));
     // A ulimit above the host's hard limit.
-    let (st, v) = d.http_json("POST", "/containers/create", Some(br#"{"Image":"busybox","HostConfig":{"Ulimits":[{"Name":"nofile","Soft":1,"Hard":99999999999}]}}"#));
+    let (st, v) = d.http_json(
+        "POST",
+        "/containers/create",
+        Some(br#"{"Image":"busybox","HostConfig":{"Ulimits":[{"Name":"nofile","Soft":1,"Hard":99999999999}]}}"#),
+    );
     assert_eq!(st, 400, "{v}");
     // Malformed JSON.
     let (st, _) = d.http_json("POST", "/containers/create", Some(b"{not json"));
@@ -229,7 +270,10 @@ fn restart_policies_and_wait_conditions() {
         let v = inspect(&d, "flaky");
         v["RestartCount"] == 2 && v["State"]["Status"] == "exited"
     });
-    docker_ok(&d, &["run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 0"]);
+    docker_ok(
+        &d,
+        &["run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 0"],
+    );
     wait_until("a restart of 'always'", || inspect(&d, "always")["RestartCount"].as_u64().unwrap_or(0) >= 1);
     docker_ok(&d, &["stop", "-t", "1", "always"]);
     let n = inspect(&d, "always")["RestartCount"].as_u64().unwrap();
@@ -251,7 +295,10 @@ fn restart_policies_and_wait_conditions() {
 fn containers_survive_daemon_kill_and_exits_are_recorded() {
     require_root!();
     let Some(mut d) = daemon_with_busybox() else { return };
-    docker_ok(&d, &["run", "-d", "--name", "longrun", "busybox", "sh", "-c", "while true; do echo tick; sleep 0.1; done"]);
+    docker_ok(
+        &d,
+        &["run", "-d", "--name", "longrun", "busybox", "sh", "-c", "while true; do echo tick; sleep 0.1; done"],
+    );
     docker_ok(&d, &["run", "-d", "--name", "shortrun", "busybox", "sh", "-c", "sleep 1; exit 5"]);
     let pid = inspect(&d, "longrun")["State"]["Pid"].as_i64().unwrap();
     d.stop_with(libc::SIGKILL);
@@ -351,7 +398,9 @@ fn interactive_tty_resize_detach_and_attach() {
     t.wait_for("40 120");
     // Ctrl-P Ctrl-Q detaches; the container keeps running.
     t.keys(&["C-p", "C-q"]);
-    wait_until("the docker CLI to detach", || !t.screen().contains("40 120") || inspect(&d, "tty1")["State"]["Running"] == true);
+    wait_until("the docker CLI to detach", || {
+        !t.screen().contains("40 120") || inspect(&d, "tty1")["State"]["Running"] == true
+    });
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(inspect(&d, "tty1")["State"]["Running"], true);
     drop(t);
@@ -375,7 +424,18 @@ fn berth_cli_container_lifecycle() {
     assert_eq!((o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()), (Some(3), "out\n", "err\n"));
     let o = d.berth(&["run", "--rm", "busybox", "/no/such/binary"]);
     assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
-    let id = d.ok(&["run", "-d", "--name", "svc", "--restart", "unless-stopped", "busybox", "sh", "-c", "trap 'exit 0' TERM; while true; do echo tick; sleep 0.1; done"]);
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do echo tick; sleep 0.1; done",
+    ]);
     assert_eq!(id.trim().len(), 64);
     let ps = d.ok(&["ps", "--format", "{{.Names}}\t{{.Status}}"]);
     assert!(ps.starts_with("svc\tUp "), "{ps}");
@@ -385,7 +445,10 @@ fn berth_cli_container_lifecycle() {
     let o = d.berth(&["exec", "svc", "sh", "-c", "exit 9"]);
     assert_eq!(o.status.code(), Some(9));
     wait_until("logs", || d.ok(&["logs", "--tail", "2", "svc"]).lines().count() == 2);
-    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}} {{.HostConfig.RestartPolicy.Name}}", "svc"]).trim(), "running unless-stopped");
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}} {{.HostConfig.RestartPolicy.Name}}", "svc"]).trim(),
+        "running unless-stopped"
+    );
     let top = d.ok(&["top", "svc"]);
     assert!(top.contains("while true"), "{top}");
     assert_eq!(d.ok(&["stop", "svc"]).trim(), "svc");
@@ -420,7 +483,8 @@ fn berth_cli_interactive_tty() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(inspect(&d, "t1")["State"]["Running"], true);
     drop(t);
-    let t2 = Tmux::start(&format!("{session}-2"), &format!("{} -H {} attach t1; sleep 10", bin.display(), d.host())).unwrap();
+    let t2 = Tmux::start(&format!("{session}-2"), &format!("{} -H {} attach t1; sleep 10", bin.display(), d.host()))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     t2.keys(&["echo back$((2+2))", "Enter"]);
     t2.wait_for("back4");

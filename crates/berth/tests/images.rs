@@ -35,7 +35,10 @@ fn daemon_lifecycle_ping_version_info() {
     assert_eq!(st, 200, "newer versions are served as 1.47");
     let (st, head, body) = d.http("GET", "/v1.12/version", None);
     assert_eq!(st, 400);
-    assert!(head.contains("Content-Type: application/json") || head.contains("content-type: application/json"), "{head}");
+    assert!(
+        head.contains("Content-Type: application/json") || head.contains("content-type: application/json"),
+        "{head}"
+    );
     let msg: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         msg["message"],
@@ -106,11 +109,14 @@ fn load_list_inspect_tag_rmi_prune() {
     let out = d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
     let mut rows: Vec<&str> = out.lines().collect();
     rows.sort();
-    assert_eq!(rows, vec![
-        format!("busybox:1 {}", &id[7..19]).as_str(),
-        format!("busybox:latest {}", &id[7..19]).as_str(),
-        format!("localhost:5000/tools/bb:v2 {}", &id[7..19]).as_str(),
-    ]);
+    assert_eq!(
+        rows,
+        vec![
+            format!("busybox:1 {}", &id[7..19]).as_str(),
+            format!("busybox:latest {}", &id[7..19]).as_str(),
+            format!("localhost:5000/tools/bb:v2 {}", &id[7..19]).as_str(),
+        ]
+    );
     assert_eq!(d.ok(&["images", "-q"]).trim(), &id[7..19]);
     assert_eq!(d.ok(&["images", "-q", "--no-trunc"]).trim(), id);
     let out = d.ok(&["images", "--filter", "reference=busybox:1", "--format", "{{.Tag}}"]);
@@ -126,7 +132,19 @@ fn load_list_inspect_tag_rmi_prune() {
     // Inspect shape and the real docker CLI over the same socket.
     let (st, v) = d.http_json("GET", "/images/busybox/json", None);
     assert_eq!(st, 200);
-    for k in ["Id", "RepoTags", "RepoDigests", "Created", "Config", "RootFS", "Size", "GraphDriver", "Os", "Architecture", "Metadata"] {
+    for k in [
+        "Id",
+        "RepoTags",
+        "RepoDigests",
+        "Created",
+        "Config",
+        "RootFS",
+        "Size",
+        "GraphDriver",
+        "Os",
+        "Architecture",
+        "Metadata",
+    ] {
         assert!(v.get(k).is_some(), "inspect lacks {k}");
     }
     assert_eq!(v["Config"]["Cmd"], serde_json::json!(["sh"]));
@@ -256,8 +274,21 @@ fn import_with_changes_and_message() {
         b.finish().unwrap();
     }
     let out = d.ok(&[
-        "import", "-c", "CMD [\"/app/run\"]", "-c", "ENV A=1", "-c", "WORKDIR /app", "-c", "EXPOSE 8080",
-        "-c", "LABEL team=core", "-m", "first import", rootfs.to_str().unwrap(), "imported:v1",
+        "import",
+        "-c",
+        "CMD [\"/app/run\"]",
+        "-c",
+        "ENV A=1",
+        "-c",
+        "WORKDIR /app",
+        "-c",
+        "EXPOSE 8080",
+        "-c",
+        "LABEL team=core",
+        "-m",
+        "first import",
+        rootfs.to_str().unwrap(),
+        "imported:v1",
     ]);
     assert!(out.trim().starts_with("sha256:"), "{out}");
     let cfg = d.ok(&["image", "inspect", "--format", "{{json .Config}}", "imported:v1"]);
@@ -312,7 +343,11 @@ fn bad_archives_are_refused_and_change_nothing() {
 
     // A layer whose content does not match the config's diff ID.
     let mismatch = tmp.join("mismatch.tar");
-    make_archive(&mismatch, &[("evil", b"x".as_slice())], Some("sha256:0000000000000000000000000000000000000000000000000000000000000000"));
+    make_archive(
+        &mismatch,
+        &[("evil", b"x".as_slice())],
+        Some("sha256:0000000000000000000000000000000000000000000000000000000000000000"),
+    );
     let err = d.fails(&["load", "-i", mismatch.to_str().unwrap()]);
     assert!(err.to_lowercase().contains("mismatch") || err.contains("digest"), "{err}");
 
@@ -420,8 +455,15 @@ fn events_stream_image_actions() {
     d.ok(&["rmi", "ev:1"]);
     let until = since + 120;
     let out = d.ok(&[
-        "events", "--since", &since.to_string(), "--until", &(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1).to_string(),
-        "--filter", "type=image", "--format", "{{.Type}} {{.Action}}",
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1).to_string(),
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Type}} {{.Action}}",
     ]);
     let _ = until;
     let lines: Vec<&str> = out.lines().collect();

@@ -25,11 +25,7 @@ impl RefDockerd {
     }
 
     fn docker(&self, args: &[&str]) -> std::process::Output {
-        Command::new("docker")
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{REF_SOCK}"))
-            .output()
-            .expect("docker")
+        Command::new("docker").args(args).env("DOCKER_HOST", format!("unix://{REF_SOCK}")).output().expect("docker")
     }
 }
 

@@ -92,10 +92,7 @@ pub async fn list(ctx: &Ctx, a: ListArgs) -> Result<i32> {
     if let Some(r) = &a.reference {
         filters.push(format!("reference={r}"));
     }
-    let q = query(&[
-        ("all", if a.all { "1".into() } else { String::new() }),
-        ("filters", filters_json(&filters)?),
-    ]);
+    let q = query(&[("all", if a.all { "1".into() } else { String::new() }), ("filters", filters_json(&filters)?)]);
     let images: Vec<Value> = c.get_json(&format!("/images/json{q}")).await?;
     let id_of = |img: &Value| {
         let id = img.get("Id").and_then(Value::as_str).unwrap_or("").to_string();
@@ -455,9 +452,8 @@ pub async fn load(ctx: &Ctx, a: LoadArgs) -> Result<i32> {
     };
     let c = ctx.client().await?;
     let q = query(&[("quiet", if a.quiet { "1".into() } else { String::new() })]);
-    let r = c
-        .request(Method::POST, &format!("/images/load{q}"), body, &[("Content-Type", "application/x-tar")])
-        .await?;
+    let r =
+        c.request(Method::POST, &format!("/images/load{q}"), body, &[("Content-Type", "application/x-tar")]).await?;
     print_stream(r).await?;
     Ok(0)
 }
@@ -486,7 +482,11 @@ pub async fn save(ctx: &Ctx, a: SaveArgs) -> Result<i32> {
             Some(p) => {
                 let dest = std::path::PathBuf::from(p);
                 let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-                let tmp = dir.join(format!(".{}.tmp{}", dest.file_name().and_then(|s| s.to_str()).unwrap_or("save"), std::process::id()));
+                let tmp = dir.join(format!(
+                    ".{}.tmp{}",
+                    dest.file_name().and_then(|s| s.to_str()).unwrap_or("save"),
+                    std::process::id()
+                ));
                 let f = tokio::fs::File::create(&tmp).await.with_context(|| format!("failed to save image: {p}"))?;
                 (Box::new(f), Some((tmp, dest)))
             }
@@ -515,7 +515,9 @@ pub async fn save(ctx: &Ctx, a: SaveArgs) -> Result<i32> {
     Ok(0)
 }
 
-async fn http_body_frame(body: &mut berth_client::hyper::body::Incoming) -> Result<Option<berth_client::hyper::body::Bytes>> {
+async fn http_body_frame(
+    body: &mut berth_client::hyper::body::Incoming,
+) -> Result<Option<berth_client::hyper::body::Bytes>> {
     use std::future::poll_fn;
     use std::pin::Pin;
     loop {

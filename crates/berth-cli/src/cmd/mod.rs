@@ -38,11 +38,8 @@ pub fn short_id(id: &str) -> String {
 
 /// Builds `?k=v&…` from pairs (values encoded; empty values dropped).
 pub fn query(pairs: &[(&str, String)]) -> String {
-    let parts: Vec<String> = pairs
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", berth_client::enc(v)))
-        .collect();
+    let parts: Vec<String> =
+        pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", berth_client::enc(v))).collect();
     if parts.is_empty() {
         String::new()
     } else {
@@ -54,9 +51,7 @@ pub fn query(pairs: &[(&str, String)]) -> String {
 pub fn filters_json(filters: &[String]) -> Result<String> {
     let mut m: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for f in filters {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
+        let (k, v) = f.split_once('=').ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
         m.entry(k.trim().to_ascii_lowercase()).or_default().push(v.to_string());
     }
     if m.is_empty() {

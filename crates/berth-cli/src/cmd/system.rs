@@ -203,8 +203,7 @@ fn event_line(e: &Value) -> String {
     let mut line = format!("{} {} {} {}", ts, g("/Type"), g("/Action"), g("/Actor/ID"));
     if let Some(attrs) = e.pointer("/Actor/Attributes").and_then(Value::as_object) {
         if !attrs.is_empty() {
-            let mut kv: Vec<String> =
-                attrs.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+            let mut kv: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
             kv.sort();
             line.push_str(&format!(" ({})", kv.join(", ")));
         }

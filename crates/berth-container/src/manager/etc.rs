@@ -10,7 +10,9 @@ use crate::model::Container;
 use crate::{Error, Result};
 
 pub(super) fn host_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf of a container.
@@ -56,7 +58,8 @@ fn resolv_conf(c: &Container) -> String {
         ns = vec!["8.8.8.8".into(), "8.8.4.4".into()];
     }
     let mut out = String::new();
-    let host_search: Vec<String> = host.lines().filter_map(|l| l.trim().strip_prefix("search").map(|s| s.trim().to_string())).collect();
+    let host_search: Vec<String> =
+        host.lines().filter_map(|l| l.trim().strip_prefix("search").map(|s| s.trim().to_string())).collect();
     let s = if search.is_empty() { host_search } else { vec![search.join(" ")] };
     for l in s {
         out.push_str(&format!("search {l}\n"));
@@ -64,11 +67,11 @@ fn resolv_conf(c: &Container) -> String {
     for n in ns {
         out.push_str(&format!("nameserver {n}\n"));
     }
-    let host_opts: Vec<String> = host.lines().filter_map(|l| l.trim().strip_prefix("options").map(|s| s.trim().to_string())).collect();
+    let host_opts: Vec<String> =
+        host.lines().filter_map(|l| l.trim().strip_prefix("options").map(|s| s.trim().to_string())).collect();
     let o = if options.is_empty() { host_opts } else { vec![options.join(" ")] };
     for l in o {
         out.push_str(&format!("options {l}\n"));
     }
     out
 }
-

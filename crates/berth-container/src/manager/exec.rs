@@ -27,7 +27,15 @@ impl Manager {
         let id = random_id();
         self.execs.lock().unwrap_or_else(|e| e.into_inner()).insert(
             id.clone(),
-            ExecInfo { id: id.clone(), container_id: c.id.clone(), config: cfg, running: false, exit_code: None, pid: 0, started: false },
+            ExecInfo {
+                id: id.clone(),
+                container_id: c.id.clone(),
+                config: cfg,
+                running: false,
+                exit_code: None,
+                pid: 0,
+                started: false,
+            },
         );
         self.emit(&c, &format!("exec_create: {}", ""), &[]);
         Ok(id)
@@ -106,14 +114,20 @@ impl Manager {
         let eid = exec_id.to_string();
         let sd = self.state_dir(&c.id);
         let finish = async move {
-            let st = tokio::task::spawn_blocking(move || ShimClient::connect(&sd).and_then(|mut cl| cl.exec_wait(&eid).map(|s| (eid, s))))
-                .await;
+            let st = tokio::task::spawn_blocking(move || {
+                ShimClient::connect(&sd).and_then(|mut cl| cl.exec_wait(&eid).map(|s| (eid, s)))
+            })
+            .await;
             if let Ok(Ok((eid, s))) = st {
                 if let Some(e) = me.execs.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&eid) {
                     e.running = false;
                     e.exit_code = s.exit_code;
                 }
-                me.emit(&c, "exec_die", &[("execID", eid.clone()), ("exitCode", s.exit_code.unwrap_or(-1).to_string())]);
+                me.emit(
+                    &c,
+                    "exec_die",
+                    &[("execID", eid.clone()), ("exitCode", s.exit_code.unwrap_or(-1).to_string())],
+                );
             }
         };
         match (io, stream) {
@@ -131,9 +145,14 @@ impl Manager {
 
     fn exec_process(&self, c: &Container, e: &ExecConfig) -> Result<Value> {
         let rootfs = self.container_dir(&c.id).join("rootfs");
-        let user_spec = if e.user.is_empty() { c.config.get("User").and_then(Value::as_str).unwrap_or("").to_string() } else { e.user.clone() };
+        let user_spec = if e.user.is_empty() {
+            c.config.get("User").and_then(Value::as_str).unwrap_or("").to_string()
+        } else {
+            e.user.clone()
+        };
         let user = spec::resolve_user(&rootfs, &user_spec)?;
-        let mut env = spec::process_env(&c.config, c.config.get("Hostname").and_then(Value::as_str).unwrap_or(""), &user.home);
+        let mut env =
+            spec::process_env(&c.config, c.config.get("Hostname").and_then(Value::as_str).unwrap_or(""), &user.home);
         for kv in &e.env {
             let k = kv.split('=').next().unwrap_or("");
             env.retain(|x| x.split('=').next() != Some(k));
@@ -175,12 +194,10 @@ impl Manager {
             "env": env,
             "cwd": cwd,
             "capabilities": caps,
-            "noNewPrivileges": false,
         });
         if !user.additional_gids.is_empty() {
             p["user"]["additionalGids"] = json!(user.additional_gids);
         }
         Ok(p)
     }
-
 }

@@ -11,7 +11,11 @@ pub(super) async fn pump(io: Io, stream: std::os::unix::net::UnixStream) {
 
 /// [`pump`], running `before_close` after the shim's output ended and
 /// before the client's stream is closed.
-pub(super) async fn pump_then(io: Io, stream: std::os::unix::net::UnixStream, before_close: impl std::future::Future<Output = ()>) {
+pub(super) async fn pump_then(
+    io: Io,
+    stream: std::os::unix::net::UnixStream,
+    before_close: impl std::future::Future<Output = ()>,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     if stream.set_nonblocking(true).is_err() {
         return;
@@ -44,4 +48,3 @@ pub(super) async fn pump_then(io: Io, stream: std::os::unix::net::UnixStream, be
     from_shim.await;
     to.abort();
 }
-

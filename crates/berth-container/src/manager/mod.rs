@@ -126,8 +126,14 @@ fn random_id() -> String {
 
 /// Docker's generated names: adjective_surname.
 fn random_name(seed: &str) -> String {
-    const LEFT: &[&str] = &["admiring", "bold", "brave", "clever", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen", "lucid", "nifty", "quirky", "serene", "vibrant", "wizardly", "zealous"];
-    const RIGHT: &[&str] = &["babbage", "curie", "darwin", "euclid", "fermat", "galileo", "hopper", "knuth", "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak", "yonath"];
+    const LEFT: &[&str] = &[
+        "admiring", "bold", "brave", "clever", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
+        "lucid", "nifty", "quirky", "serene", "vibrant", "wizardly", "zealous",
+    ];
+    const RIGHT: &[&str] = &[
+        "babbage", "curie", "darwin", "euclid", "fermat", "galileo", "hopper", "knuth", "lovelace", "noether",
+        "pascal", "ritchie", "shannon", "turing", "wozniak", "yonath",
+    ];
     let n = u64::from_str_radix(&seed[..12.min(seed.len())], 16).unwrap_or(0);
     format!("{}_{}", LEFT[(n % LEFT.len() as u64) as usize], RIGHT[((n / 97) % RIGHT.len() as u64) as usize])
 }
@@ -266,7 +272,12 @@ impl Manager {
 
     /// Image IDs used by containers (for image deletion rules).
     pub fn containers_using_image(&self, image_id: &str) -> Vec<(String, bool)> {
-        self.store.all().into_iter().filter(|c| c.image == image_id).map(|c| (c.id.clone(), c.state.is_running())).collect()
+        self.store
+            .all()
+            .into_iter()
+            .filter(|c| c.image == image_id)
+            .map(|c| (c.id.clone(), c.state.is_running()))
+            .collect()
     }
 
     /// `POST /containers/create`.
@@ -288,7 +299,12 @@ impl Manager {
                 )));
             }
         }
-        let runtime = hc.get("Runtime").and_then(Value::as_str).filter(|r| !r.is_empty()).unwrap_or(&self.cfg.default_runtime).to_string();
+        let runtime = hc
+            .get("Runtime")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&self.cfg.default_runtime)
+            .to_string();
         if !self.cfg.runtimes.contains_key(&runtime) {
             return Err(Error::InvalidArgument(format!("unknown or invalid runtime name: {runtime}")));
         }
@@ -389,7 +405,12 @@ impl Manager {
                     // Docker allows attaching to a stopped container that is
                     // then started; keep it pending like a created one.
                 }
-                self.pending.lock().unwrap_or_else(|e| e.into_inner()).entry(c.id.clone()).or_default().push(PendingAttach { io, opts });
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(c.id.clone())
+                    .or_default()
+                    .push(PendingAttach { io, opts });
                 Ok(())
             }
             _ => Err(Error::Conflict("You cannot attach to a stopped container, start it first".to_string())),
@@ -467,7 +488,9 @@ impl Manager {
         let sd_outer = sd.clone();
         let init_path = if c.host_config.get("Init").and_then(Value::as_bool).unwrap_or(false) {
             if INIT_BINARY.is_empty() {
-                return Err(Error::InvalidArgument("--init is unavailable: berth was built without a static init binary".into()));
+                return Err(Error::InvalidArgument(
+                    "--init is unavailable: berth was built without a static init binary".into(),
+                ));
             }
             Some(self.cfg.data_root.join("berth-init"))
         } else {
@@ -786,7 +809,8 @@ impl Manager {
     /// Waits until `id` is no longer running, up to `timeout`.
     async fn wait_stopped(&self, id: &str, timeout: Option<Duration>) -> bool {
         let mut rx = self.changed.subscribe();
-        let check = |m: &Self| m.store.get(id).is_none_or(|c| !c.state.is_running() || c.state.status == Status::Restarting);
+        let check =
+            |m: &Self| m.store.get(id).is_none_or(|c| !c.state.is_running() || c.state.status == Status::Restarting);
         let fut = async {
             loop {
                 if check(self) {
@@ -826,7 +850,9 @@ impl Manager {
             c2.stopped_by_user = true;
             self.store.save(&c2)?;
         }
-        let sig = signal_number(signal.filter(|s| !s.is_empty()).map(String::from).unwrap_or_else(|| c.stop_signal()).as_str())?;
+        let sig = signal_number(
+            signal.filter(|s| !s.is_empty()).map(String::from).unwrap_or_else(|| c.stop_signal()).as_str(),
+        )?;
         let t = timeout.unwrap_or_else(|| c.stop_timeout());
         if c.state.status == Status::Paused {
             // A frozen process cannot act on a signal; SIGKILL works after a thaw.
@@ -961,7 +987,9 @@ impl Manager {
                 Err(e) => return Err(e.into()),
             }
             let _ = std::fs::remove_dir_all(&sd);
-            std::fs::remove_dir_all(&dir).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }).map_err(Error::io("removing container dir"))?;
+            std::fs::remove_dir_all(&dir)
+                .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+                .map_err(Error::io("removing container dir"))?;
             Ok(())
         })
         .await
@@ -986,13 +1014,19 @@ impl Manager {
             let cur = self.store.get(&id);
             match (&cur, cond) {
                 (None, _) => return Ok((last.state.exit_code, last.state.error.clone())),
-                (Some(c), WaitCondition::NotRunning) if !c.state.is_running() || c.state.status == Status::Restarting => {
+                (Some(c), WaitCondition::NotRunning)
+                    if !c.state.is_running() || c.state.status == Status::Restarting =>
+                {
                     return Ok((c.state.exit_code, c.state.error.clone()))
                 }
-                (Some(c), WaitCondition::NextExit) if c.state.finished_at != start_finished && !c.state.is_running() => {
+                (Some(c), WaitCondition::NextExit)
+                    if c.state.finished_at != start_finished && !c.state.is_running() =>
+                {
                     return Ok((c.state.exit_code, c.state.error.clone()))
                 }
-                (Some(c), WaitCondition::NextExit) if c.state.status == Status::Restarting && c.state.finished_at != start_finished => {
+                (Some(c), WaitCondition::NextExit)
+                    if c.state.status == Status::Restarting && c.state.finished_at != start_finished =>
+                {
                     return Ok((c.state.exit_code, c.state.error.clone()))
                 }
                 _ => {}
@@ -1069,7 +1103,11 @@ impl Manager {
             .await
             .map_err(Error::io("runtime ps"))?;
         let pids: Vec<i64> = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| vec![c.state.pid as i64]);
-        let args: Vec<String> = if ps_args.trim().is_empty() { vec!["-ef".into()] } else { ps_args.split_whitespace().map(String::from).collect() };
+        let args: Vec<String> = if ps_args.trim().is_empty() {
+            vec!["-ef".into()]
+        } else {
+            ps_args.split_whitespace().map(String::from).collect()
+        };
         let out = tokio::process::Command::new("ps").args(&args).output().await.map_err(Error::io("ps"))?;
         if !out.status.success() {
             return Err(Error::Internal(format!("Error running ps: {}", String::from_utf8_lossy(&out.stderr).trim())));
@@ -1095,7 +1133,8 @@ impl Manager {
         let me = self.clone();
         let id = c.id.clone();
         tokio::spawn(async move {
-            let render = |e: &logs::Entry| if tty { e.payload(opts.timestamps) } else { logs::frame(e, opts.timestamps) };
+            let render =
+                |e: &logs::Entry| if tty { e.payload(opts.timestamps) } else { logs::frame(e, opts.timestamps) };
             for e in &entries {
                 if tx.send(render(e)).await.is_err() {
                     return;
@@ -1154,7 +1193,9 @@ impl Manager {
             match c.state.status {
                 Status::Running | Status::Paused | Status::Restarting => {
                     let sd = self.state_dir(&c.id);
-                    let hello = tokio::task::spawn_blocking(move || ShimClient::connect(&sd).and_then(|mut cl| cl.hello())).await;
+                    let hello =
+                        tokio::task::spawn_blocking(move || ShimClient::connect(&sd).and_then(|mut cl| cl.hello()))
+                            .await;
                     match hello {
                         Ok(Ok(h)) if h.exit.is_none() && h.status != berth_shim::protocol::Status::Exited => {
                             tracing::info!("container {} still running (pid {})", c.short_id(), h.pid);
@@ -1209,7 +1250,8 @@ fn start_error(kind: berth_error::ErrorKind, msg: String) -> Error {
 }
 
 fn log_limits(hc: &Map<String, Value>, size: u64, files: u32) -> Result<(u64, u32)> {
-    let opts = hc.get("LogConfig").and_then(|l| l.get("Config")).and_then(Value::as_object).cloned().unwrap_or_default();
+    let opts =
+        hc.get("LogConfig").and_then(|l| l.get("Config")).and_then(Value::as_object).cloned().unwrap_or_default();
     let typ = hc.get("LogConfig").and_then(|l| l.get("Type")).and_then(Value::as_str).unwrap_or("json-file");
     if !typ.is_empty() && typ != "json-file" && typ != "local" {
         return Err(Error::InvalidArgument(format!("logging driver \"{typ}\" is not supported; use json-file")));
@@ -1219,7 +1261,11 @@ fn log_limits(hc: &Map<String, Value>, size: u64, files: u32) -> Result<(u64, u3
         None => size,
     };
     let files = match opts.get("max-file").and_then(Value::as_str) {
-        Some(s) => s.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| Error::InvalidArgument(format!("invalid max-file: {s}")))?,
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| Error::InvalidArgument(format!("invalid max-file: {s}")))?,
         None => files,
     };
     Ok((size, files))

@@ -32,20 +32,11 @@ pub(crate) struct BFlags {
 
 impl BFlags {
     pub(crate) fn new(args: &[String]) -> Self {
-        BFlags {
-            args: args.to_vec(),
-            flags: Vec::new(),
-            used: Vec::new(),
-        }
+        BFlags { args: args.to_vec(), flags: Vec::new(), used: Vec::new() }
     }
 
     fn add(&mut self, name: &'static str, kind: FlagType, value: &str) {
-        self.flags.push(Flag {
-            name,
-            kind,
-            value: value.to_string(),
-            values: Vec::new(),
-        });
+        self.flags.push(Flag { name, kind, value: value.to_string(), values: Vec::new() });
     }
 
     pub(crate) fn add_bool(&mut self, name: &'static str) {
@@ -87,9 +78,7 @@ impl BFlags {
 
     /// Every value given to a list flag.
     pub(crate) fn strings(&self, name: &str) -> Vec<String> {
-        self.flag(name)
-            .map(|f| f.values.clone())
-            .unwrap_or_default()
+        self.flag(name).map(|f| f.values.clone()).unwrap_or_default()
     }
 
     pub(crate) fn is_used(&self, name: &str) -> bool {
@@ -118,12 +107,7 @@ impl BFlags {
             let arg = &flag_name[2..];
             let Some(idx) = self.flags.iter().position(|f| f.name == arg) else {
                 let names: Vec<&str> = self.flags.iter().map(|f| f.name).collect();
-                return Err(suggest::wrap(
-                    format!("unknown flag: {flag_name}"),
-                    arg,
-                    &names,
-                    true,
-                ));
+                return Err(suggest::wrap(format!("unknown flag: {flag_name}"), arg, &names, true));
             };
             let flag = &mut self.flags[idx];
             if self.used.contains(&flag.name) && flag.kind != FlagType::Strings {
@@ -141,11 +125,7 @@ impl BFlags {
                     flag.value = match value.to_lowercase().as_str() {
                         "true" | "" => "true".to_string(),
                         "false" => "false".to_string(),
-                        _ => {
-                            return Err(format!(
-                                "expecting boolean value for flag {flag_name}, not: {value}"
-                            ))
-                        }
+                        _ => return Err(format!("expecting boolean value for flag {flag_name}, not: {value}")),
                     };
                 }
                 FlagType::String => {
@@ -187,9 +167,7 @@ mod tests {
         assert!(!bf.bool("bool1"));
         assert!(!bf.is_used("str1"));
 
-        let mut bf = flags(&[
-            "--str1=x", "--bool1", "--list=a", "--list=b", "--", "--nope",
-        ]);
+        let mut bf = flags(&["--str1=x", "--bool1", "--list=a", "--list=b", "--", "--nope"]);
         assert_eq!(bf.parse(), Ok(()));
         assert_eq!(bf.string("str1"), "x");
         assert!(bf.bool("bool1"));
@@ -199,18 +177,9 @@ mod tests {
         let errors = [
             (vec!["--str1"], "missing a value on flag: --str1"),
             (vec!["--bool1="], "missing a value on flag: --bool1"),
-            (
-                vec!["--bool1=maybe"],
-                "expecting boolean value for flag --bool1, not: maybe",
-            ),
-            (
-                vec!["--str1=a", "--str1=b"],
-                "duplicate flag specified: --str1",
-            ),
-            (
-                vec!["--str2=a"],
-                "unknown flag: --str2 (did you mean str1?)",
-            ),
+            (vec!["--bool1=maybe"], "expecting boolean value for flag --bool1, not: maybe"),
+            (vec!["--str1=a", "--str1=b"], "duplicate flag specified: --str1"),
+            (vec!["--str2=a"], "unknown flag: --str2 (did you mean str1?)"),
             (vec!["--zzzzz"], "unknown flag: --zzzzz"),
             (vec!["-x"], "arg should start with -- : -x"),
         ];

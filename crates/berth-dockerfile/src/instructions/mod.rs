@@ -41,25 +41,17 @@ impl Dockerfile {
     /// The stage named `name` (case-insensitive, as BuildKit `HasStage`), or
     /// with that index.
     pub fn stage(&self, name_or_index: &str) -> Option<&Stage> {
-        if let Some(s) = self.stages.iter().find(|s| {
-            s.name
-                .as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(name_or_index))
-        }) {
+        if let Some(s) =
+            self.stages.iter().find(|s| s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name_or_index)))
+        {
             return Some(s);
         }
-        name_or_index
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| self.stages.get(i))
+        name_or_index.parse::<usize>().ok().and_then(|i| self.stages.get(i))
     }
 
     /// The value of directive `name` (`syntax`, `escape`, `check`).
     pub fn directive(&self, name: &str) -> Option<&str> {
-        self.directives
-            .iter()
-            .find(|d| d.name == name)
-            .map(|d| d.value.as_str())
+        self.directives.iter().find(|d| d.name == name).map(|d| d.value.as_str())
     }
 }
 
@@ -275,19 +267,13 @@ impl Run {
         let line = match &self.cmd {
             CommandLine::Shell(line) => line,
             CommandLine::Exec(args) => {
-                return Err(format!(
-                    "parsing produced an invalid run command: [{}]",
-                    args.join(" ")
-                ))
+                return Err(format!("parsing produced an invalid run command: [{}]", args.join(" ")))
             }
         };
         if let Ok(Some(_)) = crate::heredoc::parse_heredoc(line) {
             let data = first.data();
             if !windows && data.starts_with("#!") {
-                return Ok(RunScript::Shebang {
-                    name: first.name.clone(),
-                    data,
-                });
+                return Ok(RunScript::Shebang { name: first.name.clone(), data });
             }
             return Ok(RunScript::Inline(data));
         }

@@ -146,15 +146,9 @@ fn opt(v: String) -> Option<String> {
 
 /// BuildKit `parseMount`. Without an expander only the checks BuildKit does
 /// at parse time run, and the result is not meaningful.
-pub(crate) fn parse_mount(
-    val: &str,
-    mut expander: Option<Expander<'_>>,
-) -> Result<MountSpec, String> {
+pub(crate) fn parse_mount(val: &str, mut expander: Option<Expander<'_>>) -> Result<MountSpec, String> {
     let fields = csv_fields(val).map_err(|e| format!("failed to parse csv mounts: {e}"))?;
-    let mut m = MountSpec {
-        raw: val.to_string(),
-        ..MountSpec::default()
-    };
+    let mut m = MountSpec { raw: val.to_string(), ..MountSpec::default() };
     let mut ro_auto = true;
 
     for field in &fields {
@@ -183,10 +177,7 @@ pub(crate) fn parse_mount(
                         m.required = true;
                         continue;
                     }
-                    return Err(format!(
-                        "unexpected key '{key}' for mount type '{}'",
-                        m.kind
-                    ));
+                    return Err(format!("unexpected key '{key}' for mount type '{}'", m.kind));
                 }
                 _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
             }
@@ -197,9 +188,7 @@ pub(crate) fn parse_mount(
             None if key == "from" => {
                 if let Some(idx) = value.find('$') {
                     if idx != value.len() - 1 {
-                        return Err(format!(
-                            "'{key}' doesn't support variable expansion, define alias stage instead"
-                        ));
+                        return Err(format!("'{key}' doesn't support variable expansion, define alias stage instead"));
                     }
                 }
                 value
@@ -240,19 +229,13 @@ pub(crate) fn parse_mount(
             }
             "required" => {
                 if !matches!(m.kind, MountType::Secret | MountType::Ssh) {
-                    return Err(format!(
-                        "unexpected key '{key}' for mount type '{}'",
-                        m.kind
-                    ));
+                    return Err(format!("unexpected key '{key}' for mount type '{}'", m.kind));
                 }
                 m.required = parse_bool(&value).ok_or_else(bad_value)?;
             }
             "size" => {
                 if m.kind != MountType::Tmpfs {
-                    return Err(format!(
-                        "unexpected key '{key}' for mount type '{}'",
-                        m.kind
-                    ));
+                    return Err(format!("unexpected key '{key}' for mount type '{}'", m.kind));
                 }
                 m.size_limit = ram_in_bytes(&value).ok_or_else(bad_value)?;
             }
@@ -264,10 +247,7 @@ pub(crate) fn parse_mount(
                     "locked" => ShareMode::Locked,
                     _ => {
                         return Err(suggest::wrap(
-                            format!(
-                                "unsupported sharing value {}",
-                                crate::quote::go_quote(&value)
-                            ),
+                            format!("unsupported sharing value {}", crate::quote::go_quote(&value)),
                             &value,
                             &ALL_SHARE_MODES,
                             true,
@@ -276,36 +256,23 @@ pub(crate) fn parse_mount(
                 });
             }
             "mode" => {
-                let mode = parse_uint(&value, 8, 32)
-                    .ok_or_else(|| format!("invalid value {value} for mode"))?;
+                let mode = parse_uint(&value, 8, 32).ok_or_else(|| format!("invalid value {value} for mode"))?;
                 m.mode = u32::try_from(mode).ok();
             }
             "uid" => {
-                let uid = parse_uint(&value, 10, 32)
-                    .ok_or_else(|| format!("invalid value {value} for uid"))?;
+                let uid = parse_uint(&value, 10, 32).ok_or_else(|| format!("invalid value {value} for uid"))?;
                 m.uid = u32::try_from(uid).ok();
             }
             "gid" => {
-                let gid = parse_uint(&value, 10, 32)
-                    .ok_or_else(|| format!("invalid value {value} for gid"))?;
+                let gid = parse_uint(&value, 10, 32).ok_or_else(|| format!("invalid value {value} for gid"))?;
                 m.gid = u32::try_from(gid).ok();
             }
             "env" => m.env = Some(value),
-            _ => {
-                return Err(suggest::wrap(
-                    format!("unexpected key '{key}' in '{field}'"),
-                    &key,
-                    &ALL_KEYS,
-                    true,
-                ))
-            }
+            _ => return Err(suggest::wrap(format!("unexpected key '{key}' in '{field}'"), &key, &ALL_KEYS, true)),
         }
     }
 
-    let file_info_allowed = matches!(
-        m.kind,
-        MountType::Secret | MountType::Ssh | MountType::Cache
-    );
+    let file_info_allowed = matches!(m.kind, MountType::Secret | MountType::Ssh | MountType::Cache);
     if !file_info_allowed {
         let kind = crate::quote::go_quote(m.kind.as_str());
         if m.mode.is_some() {
@@ -380,8 +347,7 @@ impl Device {
                     d.name = value.to_string();
                 }
                 "required" => {
-                    d.required = parse_bool(value)
-                        .ok_or_else(|| format!("invalid value for {key}: {value}"))?;
+                    d.required = parse_bool(value).ok_or_else(|| format!("invalid value for {key}: {value}"))?;
                 }
                 _ => {
                     if d.name.is_empty() {
@@ -405,10 +371,7 @@ impl Device {
 /// `encoding/csv`): `"` only opens a quoted field at its start, `""` inside
 /// is a quote. Errors use Go's wording.
 fn csv_fields(line: &str) -> Result<Vec<String>, String> {
-    let line = line
-        .strip_suffix("\r\n")
-        .or_else(|| line.strip_suffix('\n'))
-        .unwrap_or(line);
+    let line = line.strip_suffix("\r\n").or_else(|| line.strip_suffix('\n')).unwrap_or(line);
     if line.is_empty() {
         return Err("EOF".to_string());
     }
@@ -481,11 +444,8 @@ fn csv_fields(line: &str) -> Result<Vec<String>, String> {
 /// `1GiB`, `512kb`).
 fn ram_in_bytes(size: &str) -> Option<i64> {
     let sep = size.rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')?;
-    let (num, sfx) = if size.as_bytes()[sep] != b' ' {
-        (&size[..=sep], &size[sep + 1..])
-    } else {
-        (&size[..sep], &size[sep + 1..])
-    };
+    let (num, sfx) =
+        if size.as_bytes()[sep] != b' ' { (&size[..=sep], &size[sep + 1..]) } else { (&size[..sep], &size[sep + 1..]) };
     let value: f64 = num.parse().ok()?;
     if value < 0.0 || !value.is_finite() {
         return None;
@@ -523,14 +483,8 @@ mod tests {
 
     #[test]
     fn csv_like_go() {
-        assert_eq!(
-            csv_fields("a,b=c"),
-            Ok(vec!["a".to_string(), "b=c".to_string()])
-        );
-        assert_eq!(
-            csv_fields("\"a,b\",c"),
-            Ok(vec!["a,b".to_string(), "c".to_string()])
-        );
+        assert_eq!(csv_fields("a,b=c"), Ok(vec!["a".to_string(), "b=c".to_string()]));
+        assert_eq!(csv_fields("\"a,b\",c"), Ok(vec!["a,b".to_string(), "c".to_string()]));
         assert_eq!(csv_fields("\"a\"\"b\""), Ok(vec!["a\"b".to_string()]));
         assert_eq!(csv_fields("a,"), Ok(vec!["a".to_string(), String::new()]));
         assert_eq!(
@@ -539,10 +493,7 @@ mod tests {
         );
         assert_eq!(
             csv_fields("\"ab"),
-            Err(
-                "parse error on line 1, column 2: extraneous or missing \" in quoted-field"
-                    .to_string()
-            )
+            Err("parse error on line 1, column 2: extraneous or missing \" in quoted-field".to_string())
         );
         assert_eq!(csv_fields(""), Err("EOF".to_string()));
     }
@@ -560,10 +511,8 @@ mod tests {
 
     #[test]
     fn mounts() {
-        let m = MountSpec::parse(
-            "type=cache,target=/root/.cache,sharing=locked,id=pip,mode=0755,uid=1",
-        )
-        .unwrap_or_default();
+        let m = MountSpec::parse("type=cache,target=/root/.cache,sharing=locked,id=pip,mode=0755,uid=1")
+            .unwrap_or_default();
         assert_eq!(m.kind, MountType::Cache);
         assert_eq!(m.target.as_deref(), Some("/root/.cache"));
         assert_eq!(m.sharing, Some(ShareMode::Locked));
@@ -584,47 +533,17 @@ mod tests {
         assert_eq!(m.size_limit, 64 << 20);
 
         let errors = [
-            (
-                "type=cahce",
-                "unsupported mount type \"cahce\" (did you mean cache?)",
-            ),
-            (
-                "type=bind,mode=0700",
-                "mode not allowed for \"bind\" type mounts",
-            ),
-            (
-                "type=secret",
-                "invalid secret mount. one of source, target required",
-            ),
+            ("type=cahce", "unsupported mount type \"cahce\" (did you mean cache?)"),
+            ("type=bind,mode=0700", "mode not allowed for \"bind\" type mounts"),
+            ("type=secret", "invalid secret mount. one of source, target required"),
             ("type=secret,id=a,src=b", "both source and id can't be set"),
-            (
-                "type=secret,id=a,from=x",
-                "secret mount should not have a from",
-            ),
-            (
-                "type=bind,sharing=locked",
-                "invalid cache sharing set for bind mount",
-            ),
-            (
-                "type=cache,sharing=lock",
-                "unsupported sharing value \"lock\" (did you mean locked?)",
-            ),
-            (
-                "required,type=secret,id=a",
-                "unexpected key 'required' for mount type 'bind'",
-            ),
-            (
-                "type=cache,size=1m",
-                "unexpected key 'size' for mount type 'cache'",
-            ),
-            (
-                "type=cache,targte=/x",
-                "unexpected key 'targte' in 'targte=/x' (did you mean target?)",
-            ),
-            (
-                "type=cache,foo",
-                "invalid field 'foo' must be a key=value pair",
-            ),
+            ("type=secret,id=a,from=x", "secret mount should not have a from"),
+            ("type=bind,sharing=locked", "invalid cache sharing set for bind mount"),
+            ("type=cache,sharing=lock", "unsupported sharing value \"lock\" (did you mean locked?)"),
+            ("required,type=secret,id=a", "unexpected key 'required' for mount type 'bind'"),
+            ("type=cache,size=1m", "unexpected key 'size' for mount type 'cache'"),
+            ("type=cache,targte=/x", "unexpected key 'targte' in 'targte=/x' (did you mean target?)"),
+            ("type=cache,foo", "invalid field 'foo' must be a key=value pair"),
             ("type=cache,ro=maybe", "invalid value for ro: maybe"),
             ("type=cache,mode=9", "invalid value 9 for mode"),
             ("", "failed to parse csv mounts: EOF"),
@@ -641,21 +560,9 @@ mod tests {
     fn devices() {
         assert_eq!(
             Device::parse("vendor.com/gpu=all,required"),
-            Ok(Device {
-                name: "vendor.com/gpu=all".into(),
-                required: true
-            })
+            Ok(Device { name: "vendor.com/gpu=all".into(), required: true })
         );
-        assert_eq!(
-            Device::parse("name=x,required=false"),
-            Ok(Device {
-                name: "x".into(),
-                required: false
-            })
-        );
-        assert_eq!(
-            Device::parse("name=x,name=y"),
-            Err("device name already set to x".to_string())
-        );
+        assert_eq!(Device::parse("name=x,required=false"), Ok(Device { name: "x".into(), required: false }));
+        assert_eq!(Device::parse("name=x,name=y"), Err("device name already set to x".to_string()));
     }
 }

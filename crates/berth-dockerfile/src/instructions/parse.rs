@@ -5,8 +5,8 @@ use std::time::Duration;
 use super::flags::BFlags;
 use super::mount::{parse_mount, Device, MountSpec};
 use super::{
-    Add, ArgDef, Command, CommandLine, Copy, Dockerfile, Healthcheck, Instruction, KeyValue,
-    MetaArg, NetworkMode, Onbuild, Run, SecurityMode, SourceContent, Stage,
+    Add, ArgDef, Command, CommandLine, Copy, Dockerfile, Healthcheck, Instruction, KeyValue, MetaArg, NetworkMode,
+    Onbuild, Run, SecurityMode, SourceContent, Stage,
 };
 use crate::error::{Error, Result};
 use crate::goconv::{parse_duration, parse_int32};
@@ -98,12 +98,7 @@ fn command(req: &Request<'_>, instruction: Instruction) -> ParsedInstruction {
 }
 
 fn parse_node(node: &Node, escape: char) -> Res<ParsedInstruction> {
-    let mut req = Request {
-        node,
-        args: node_args(node),
-        flags: BFlags::new(&node.flags),
-        escape,
-    };
+    let mut req = Request { node, args: node_args(node), flags: BFlags::new(&node.flags), escape };
     let instruction = match node.value.to_lowercase().as_str() {
         "env" => parse_env(&mut req)?,
         "maintainer" => parse_maintainer(&mut req)?,
@@ -149,22 +144,12 @@ fn parse_node(node: &Node, escape: char) -> Res<ParsedInstruction> {
 pub fn parse_onbuild_trigger(trigger: &str, line: usize) -> Result<Command> {
     let ast = crate::parser::parse(trigger).map_err(|e| Error::instruction(line, e.message()))?;
     let [node] = ast.children.as_slice() else {
-        return Err(Error::instruction(
-            line,
-            "onbuild trigger should be a single expression",
-        ));
+        return Err(Error::instruction(line, "onbuild trigger should be a single expression"));
     };
-    let node = Node {
-        start_line: line,
-        end_line: line,
-        ..node.clone()
-    };
+    let node = Node { start_line: line, end_line: line, ..node.clone() };
     match parse_instruction(&node, ast.escape_token)? {
         ParsedInstruction::Command(cmd) => Ok(cmd),
-        ParsedInstruction::Stage(_) => Err(Error::instruction(
-            line,
-            "*instructions.Stage is not a command type",
-        )),
+        ParsedInstruction::Stage(_) => Err(Error::instruction(line, "*instructions.Stage is not a command type")),
     }
 }
 
@@ -180,18 +165,10 @@ pub fn parse(ast: &ParseResult) -> Result<Dockerfile> {
             ParsedInstruction::Command(cmd) => {
                 let Some(stage) = stages.last_mut() else {
                     if let Instruction::Arg(args) = cmd.instruction {
-                        meta_args.push(MetaArg {
-                            args,
-                            line: cmd.line,
-                            end_line: cmd.end_line,
-                            source: cmd.source,
-                        });
+                        meta_args.push(MetaArg { args, line: cmd.line, end_line: cmd.end_line, source: cmd.source });
                         continue;
                     }
-                    return Err(Error::instruction(
-                        node.start_line,
-                        "no build stage in current context",
-                    ));
+                    return Err(Error::instruction(node.start_line, "no build stage in current context"));
                 };
                 stage.commands.push(cmd);
             }
@@ -215,9 +192,7 @@ fn err_exactly_one(cmd: &str) -> String {
 }
 
 fn err_no_destination(cmd: &str) -> String {
-    format!(
-        "{cmd} requires at least two arguments, but only one was provided. Destination could not be determined"
-    )
+    format!("{cmd} requires at least two arguments, but only one was provided. Destination could not be determined")
 }
 
 fn parse_kvps(args: &[String], cmd: &str) -> Res<Vec<KeyValue>> {
@@ -232,11 +207,7 @@ fn parse_kvps(args: &[String], cmd: &str) -> Res<Vec<KeyValue>> {
         if triple[0].is_empty() {
             return Err(format!("{cmd} names can not be blank"));
         }
-        out.push(KeyValue {
-            key: triple[0].clone(),
-            value: triple[1].clone(),
-            legacy: triple[2].is_empty(),
-        });
+        out.push(KeyValue { key: triple[0].clone(), value: triple[1].clone(), legacy: triple[2].is_empty() });
     }
     Ok(out)
 }
@@ -261,10 +232,7 @@ fn parse_label(req: &mut Request<'_>) -> Res<Instruction> {
 
 /// BuildKit `parseSourcesAndDest`: the last argument is the destination,
 /// heredoc words among the others become inline sources.
-fn sources_and_dest(
-    req: &Request<'_>,
-    cmd: &str,
-) -> Res<(Vec<String>, Vec<SourceContent>, String)> {
+fn sources_and_dest(req: &Request<'_>, cmd: &str) -> Res<(Vec<String>, Vec<SourceContent>, String)> {
     let (dest, srcs) = match req.args.split_last() {
         Some((d, s)) => (d.clone(), s),
         None => (String::new(), &[][..]),
@@ -285,16 +253,8 @@ fn sources_and_dest(
                     .find(|d| d.name == h.name)
                     .map(|d| d.content.clone())
                     .unwrap_or_default();
-                let data = if h.chomp {
-                    chomp_heredoc_content(&content)
-                } else {
-                    content
-                };
-                contents.push(SourceContent {
-                    path: h.name,
-                    data,
-                    expand: h.expand,
-                });
+                let data = if h.chomp { chomp_heredoc_content(&content) } else { content };
+                contents.push(SourceContent { path: h.name, data, expand: h.expand });
             }
             _ => paths.push(src.clone()),
         }
@@ -370,9 +330,7 @@ fn doc_comment(comments: &[String], name: &str) -> Option<String> {
         return None;
     }
     let prefix = format!("{name} ");
-    comments
-        .iter()
-        .find_map(|line| line.strip_prefix(&prefix).map(str::to_string))
+    comments.iter().find_map(|line| line.strip_prefix(&prefix).map(str::to_string))
 }
 
 fn parse_from(req: &mut Request<'_>) -> Res<Stage> {
@@ -426,9 +384,7 @@ fn parse_onbuild(req: &mut Request<'_>) -> Res<Instruction> {
     req.flags.parse()?;
     match trigger.as_str() {
         "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".to_string()),
-        "MAINTAINER" | "FROM" => {
-            return Err(format!("{trigger} isn't allowed as an ONBUILD trigger"))
-        }
+        "MAINTAINER" | "FROM" => return Err(format!("{trigger} isn't allowed as an ONBUILD trigger")),
         _ => {}
     }
     let mut expression = strip_onbuild(req.original()).to_string();
@@ -468,18 +424,9 @@ fn parse_run(req: &mut Request<'_>) -> Res<Instruction> {
     let flags_used = req.flags.used();
     let cmd = command_line(req);
 
-    let devices = req
-        .flags
-        .strings("device")
-        .iter()
-        .map(|d| Device::parse(d))
-        .collect::<Res<Vec<_>>>()?;
-    let mounts = req
-        .flags
-        .strings("mount")
-        .iter()
-        .map(|m| parse_mount_at_parse_time(m, req.escape))
-        .collect::<Res<Vec<_>>>()?;
+    let devices = req.flags.strings("device").iter().map(|d| Device::parse(d)).collect::<Res<Vec<_>>>()?;
+    let mounts =
+        req.flags.strings("mount").iter().map(|m| parse_mount_at_parse_time(m, req.escape)).collect::<Res<Vec<_>>>()?;
     let network = match req.flags.string("network").as_str() {
         "default" => NetworkMode::Default,
         "none" => NetworkMode::None,
@@ -513,12 +460,8 @@ fn parse_mount_at_parse_time(raw: &str, escape: char) -> Res<MountSpec> {
         let mut lex = Lexer::new(escape);
         lex.skip_unset_env = true;
         let mut keep = |v: &str| lex.process_word(v, &EmptyEnv).map_err(|e| e.to_string());
-        return Ok(
-            parse_mount(raw, Some(&mut keep)).unwrap_or_else(|_| MountSpec {
-                raw: raw.to_string(),
-                ..MountSpec::default()
-            }),
-        );
+        return Ok(parse_mount(raw, Some(&mut keep))
+            .unwrap_or_else(|_| MountSpec { raw: raw.to_string(), ..MountSpec::default() }));
     }
     let lex = Lexer::new(escape);
     let mut expand = |v: &str| lex.process_word(v, &EmptyEnv).map_err(|e| e.to_string());
@@ -536,10 +479,7 @@ fn parse_opt_interval(flags: &BFlags, name: &str) -> Res<Duration> {
         return Ok(Duration::ZERO);
     }
     if d < 1_000_000 {
-        return Err(format!(
-            "Interval {} cannot be less than 1ms",
-            go_quote(name)
-        ));
+        return Err(format!("Interval {} cannot be less than 1ms", go_quote(name)));
     }
     Ok(Duration::from_nanos(u64::try_from(d).unwrap_or(u64::MAX)))
 }
@@ -554,10 +494,7 @@ fn parse_healthcheck(req: &mut Request<'_>) -> Res<Instruction> {
         if !args.is_empty() {
             return Err("HEALTHCHECK NONE takes no arguments".to_string());
         }
-        return Ok(Instruction::Healthcheck(Healthcheck {
-            test: vec![typ],
-            ..Healthcheck::default()
-        }));
+        return Ok(Instruction::Healthcheck(Healthcheck { test: vec![typ], ..Healthcheck::default() }));
     }
     let f = &mut req.flags;
     f.add_string("interval", "");
@@ -584,12 +521,7 @@ fn parse_healthcheck(req: &mut Request<'_>) -> Res<Instruction> {
             test.extend(cmd);
             test
         }
-        _ => {
-            return Err(format!(
-                "Unknown type {} in HEALTHCHECK (try CMD)",
-                go_quote(&typ)
-            ))
-        }
+        _ => return Err(format!("Unknown type {} in HEALTHCHECK (try CMD)", go_quote(&typ))),
     };
     let f = &req.flags;
     let interval = parse_opt_interval(f, "interval")?;
@@ -606,14 +538,7 @@ fn parse_healthcheck(req: &mut Request<'_>) -> Res<Instruction> {
         }
         r
     };
-    Ok(Instruction::Healthcheck(Healthcheck {
-        test,
-        interval,
-        timeout,
-        start_period,
-        start_interval,
-        retries,
-    }))
+    Ok(Instruction::Healthcheck(Healthcheck { test, interval, timeout, start_period, start_interval, retries }))
 }
 
 fn parse_expose(req: &mut Request<'_>) -> Res<Instruction> {
@@ -674,11 +599,7 @@ fn parse_arg(req: &Request<'_>) -> Res<Vec<ArgDef>> {
             }
             None => (arg.clone(), None),
         };
-        out.push(ArgDef {
-            doc_comment: doc_comment(&req.node.comments, &key),
-            key,
-            value,
-        });
+        out.push(ArgDef { doc_comment: doc_comment(&req.node.comments, &key), key, value });
     }
     Ok(out)
 }

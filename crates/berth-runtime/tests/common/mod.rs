@@ -26,10 +26,7 @@ pub fn skip_reason() -> Option<String> {
         return Some("/bin/busybox missing (apt-get install busybox-static)".into());
     }
     if !runtime_bin().exists() {
-        return Some(format!(
-            "runtime binary {} missing",
-            runtime_bin().display()
-        ));
+        return Some(format!("runtime binary {} missing", runtime_bin().display()));
     }
     None
 }
@@ -80,9 +77,7 @@ fn sweep_stale() {
             for c in children.flatten() {
                 let name = c.file_name().to_string_lossy().into_owned();
                 let owner = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
-                if c.path().is_dir()
-                    && owner.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists())
-                {
+                if c.path().is_dir() && owner.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
                     stale.push(c.path());
                 }
             }
@@ -134,21 +129,14 @@ impl Bundle {
             std::fs::create_dir_all(rootfs.join(d)).expect("mkdir");
         }
         std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
-        let list = Command::new("/bin/busybox")
-            .arg("--list")
-            .output()
-            .expect("busybox --list");
+        let list = Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             if applet != "busybox" && !applet.is_empty() {
                 let _ = symlink("busybox", rootfs.join("bin").join(applet));
             }
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
-            .expect("passwd");
-        let b = Bundle {
-            dir,
-            id: id.to_owned(),
-        };
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
+        let b = Bundle { dir, id: id.to_owned() };
         b.write_config(&config(id, args));
         b
     }
@@ -164,18 +152,14 @@ impl Bundle {
     /// Rewrites config.json with `f` applied.
     pub fn edit_config(&self, f: impl FnOnce(&mut Value)) {
         let path = self.dir.path().join("config.json");
-        let mut v: Value =
-            serde_json::from_slice(&std::fs::read(&path).expect("read config")).expect("json");
+        let mut v: Value = serde_json::from_slice(&std::fs::read(&path).expect("read config")).expect("json");
         f(&mut v);
         self.write_config(&v);
     }
 
     fn write_config(&self, v: &Value) {
-        std::fs::write(
-            self.dir.path().join("config.json"),
-            serde_json::to_vec_pretty(v).expect("encode"),
-        )
-        .expect("write config");
+        std::fs::write(self.dir.path().join("config.json"), serde_json::to_vec_pretty(v).expect("encode"))
+            .expect("write config");
     }
 }
 
@@ -273,12 +257,7 @@ impl Ctr {
         let root = tempfile::tempdir().expect("root tempdir");
         let log = root.path().join("runtime-log.json");
         let bundle = Bundle::new(&id, args);
-        Ctr {
-            id,
-            root,
-            log,
-            bundle,
-        }
+        Ctr { id, root, log, bundle }
     }
 
     /// A runtime command with the global flags the shim passes.
@@ -296,10 +275,7 @@ impl Ctr {
 
     /// Runs a runtime command to completion (stdin/stdout/stderr captured).
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run runtime")
+        self.cmd(args).stdin(Stdio::null()).output().expect("run runtime")
     }
 
     /// `create` with the container's stdio on fresh pipes; returns the
@@ -318,11 +294,7 @@ impl Ctr {
             .spawn()
             .expect("spawn create");
         let status = child.wait().expect("wait create");
-        let out = Output {
-            status,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-        };
+        let out = Output { status, stdout: Vec::new(), stderr: Vec::new() };
         (out, child)
     }
 
@@ -335,16 +307,11 @@ impl Ctr {
     }
 
     pub fn status(&self) -> String {
-        self.state()
-            .and_then(|s| s["status"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| "gone".to_owned())
+        self.state().and_then(|s| s["status"].as_str().map(str::to_owned)).unwrap_or_else(|| "gone".to_owned())
     }
 
     pub fn pid(&self) -> i32 {
-        self.state()
-            .and_then(|s| s["pid"].as_i64())
-            .map(|p| p as i32)
-            .unwrap_or(0)
+        self.state().and_then(|s| s["pid"].as_i64()).map(|p| p as i32).unwrap_or(0)
     }
 
     /// Waits (bounded) until `state` reports `status`.
@@ -407,10 +374,7 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
 
 /// The v1 hierarchy directory of `controller` for a container, if mounted.
 pub fn v1_cgroup(controller: &str, id: &str) -> PathBuf {
-    Path::new("/sys/fs/cgroup")
-        .join(controller)
-        .join(CGROUP_PARENT)
-        .join(id)
+    Path::new("/sys/fs/cgroup").join(controller).join(CGROUP_PARENT).join(id)
 }
 
 /// Reads a child pipe to the end.

@@ -28,15 +28,10 @@ fn find_runtime() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("BERTH_TEST_RUNTIME") {
         return Some(PathBuf::from(p));
     }
-    [
-        "/usr/sbin/runc",
-        "/usr/bin/runc",
-        "/usr/local/sbin/runc",
-        "/usr/local/bin/runc",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
+    ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
 }
 
 fn find_shim() -> Option<PathBuf> {
@@ -73,12 +68,7 @@ pub fn setup(name: &str, args: &[&str], tty: bool) -> Option<Env> {
 }
 
 /// Like [`setup`], with a chance to edit config.json.
-pub fn setup_with(
-    name: &str,
-    args: &[&str],
-    tty: bool,
-    edit: impl FnOnce(&mut serde_json::Value),
-) -> Option<Env> {
+pub fn setup_with(name: &str, args: &[&str], tty: bool, edit: impl FnOnce(&mut serde_json::Value)) -> Option<Env> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("note: skipping {name}: needs root");
@@ -94,15 +84,10 @@ pub fn setup_with(
         return None;
     }
     let Some(shim) = find_shim() else {
-        eprintln!(
-            "note: skipping {name}: shim binary not built (cargo build -p berth-shim --examples)"
-        );
+        eprintln!("note: skipping {name}: shim binary not built (cargo build -p berth-shim --examples)");
         return None;
     };
-    let dir = tempfile::Builder::new()
-        .prefix("bshim")
-        .tempdir_in("/tmp")
-        .unwrap();
+    let dir = tempfile::Builder::new().prefix("bshim").tempdir_in("/tmp").unwrap();
     let id = format!("berth-shimtest-{name}-{}", std::process::id());
     let bundle = dir.path().join("bundle");
     let rootfs = bundle.join("rootfs");
@@ -119,11 +104,7 @@ pub fn setup_with(
     std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     let mut config = config_json(&id, args, tty);
     edit(&mut config);
-    std::fs::write(
-        bundle.join("config.json"),
-        serde_json::to_vec_pretty(&config).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     let env = Env {
         state: dir.path().join("state"),
         runtime_root: dir.path().join("runc"),
@@ -200,13 +181,7 @@ fn config_json(id: &str, args: &[&str], tty: bool) -> serde_json::Value {
 
 impl Env {
     pub fn opts(&self) -> SpawnOptions {
-        let mut o = SpawnOptions::new(
-            &self.shim,
-            &self.id,
-            &self.bundle,
-            &self.state,
-            &self.runtime,
-        );
+        let mut o = SpawnOptions::new(&self.shim, &self.id, &self.bundle, &self.state, &self.runtime);
         o.runtime_root = Some(self.runtime_root.clone());
         o.log_path = Some(self.log.clone());
         o.shim_log = Some(self.dir.path().join("shim.stderr"));
@@ -215,11 +190,7 @@ impl Env {
     }
 
     pub fn shim_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.state.join("shim.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        std::fs::read_to_string(self.state.join("shim.pid")).ok()?.trim().parse().ok()
     }
 
     /// Log entries as (log, stream) pairs.
@@ -231,10 +202,7 @@ impl Env {
                     serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}"));
                 let time = v["time"].as_str().unwrap();
                 assert!(time.ends_with('Z') && time.len() == 30, "time {time}");
-                (
-                    v["log"].as_str().unwrap().to_string(),
-                    v["stream"].as_str().unwrap().to_string(),
-                )
+                (v["log"].as_str().unwrap().to_string(), v["stream"].as_str().unwrap().to_string())
             })
             .collect()
     }
@@ -253,22 +221,15 @@ impl Env {
     /// Everything the shim and runtime may leave behind is gone.
     pub fn assert_clean(&self, pid: i32) {
         wait_gone(pid);
-        let left: Vec<_> = std::fs::read_dir(&self.state)
-            .map(|d| d.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
+        let left: Vec<_> =
+            std::fs::read_dir(&self.state).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
         assert!(left.is_empty(), "state dir not empty: {left:?}");
-        assert!(
-            !self.runtime_root.join(&self.id).exists(),
-            "runtime state left behind"
-        );
+        assert!(!self.runtime_root.join(&self.id).exists(), "runtime state left behind");
         for d in self.cgroup_dirs() {
             assert!(!d.exists(), "cgroup left behind: {}", d.display());
         }
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(
-            !mounts.contains(self.bundle.to_str().unwrap()),
-            "mount left behind"
-        );
+        assert!(!mounts.contains(self.bundle.to_str().unwrap()), "mount left behind");
     }
 }
 
@@ -293,12 +254,7 @@ impl Drop for Env {
 pub fn alive(pid: i32) -> bool {
     // A zombie still answers kill(0); look at its state instead.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
+        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
         Err(_) => false,
     }
 }
@@ -331,7 +287,5 @@ pub fn read_one_frame<R: Read>(r: &mut R) -> (StreamId, Vec<u8>) {
 
 pub fn status_field(pid: i32, field: &str) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find(|l| l.starts_with(field))
-        .map(|l| l[field.len()..].trim().to_string())
+    text.lines().find(|l| l.starts_with(field)).map(|l| l[field.len()..].trim().to_string())
 }

@@ -33,8 +33,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
 }
 
 /// Test image archives, built once per machine by the project's fixture
@@ -42,7 +41,9 @@ pub fn which(name: &str) -> Option<PathBuf> {
 pub fn fixture(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
-        let dir = PathBuf::from(std::env::var("BERTH_FIXTURES").unwrap_or_else(|_| "/var/cache/berth-fixtures/images".into()));
+        let dir = PathBuf::from(
+            std::env::var("BERTH_FIXTURES").unwrap_or_else(|_| "/var/cache/berth-fixtures/images".into()),
+        );
         std::fs::create_dir_all(&dir).expect("fixture dir");
         let status = Command::new("bash")
             .arg(repo_root().join("scripts/fixtures/all.sh"))
@@ -89,7 +90,13 @@ impl Daemon {
             .arg("--log-level")
             .arg("debug")
             // BERTH_TEST_RUNTIME=runc runs every container test through runc.
-            .args(std::env::var("BERTH_TEST_RUNTIME").ok().filter(|r| !r.is_empty()).map(|r| vec!["--default-runtime".to_string(), r]).unwrap_or_default())
+            .args(
+                std::env::var("BERTH_TEST_RUNTIME")
+                    .ok()
+                    .filter(|r| !r.is_empty())
+                    .map(|r| vec!["--default-runtime".to_string(), r])
+                    .unwrap_or_default(),
+            )
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -153,7 +160,12 @@ impl Daemon {
     /// Asserts success and returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.berth(args);
-        assert!(o.status.success(), "berth {args:?} failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "berth {args:?} failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
@@ -263,7 +275,10 @@ pub fn archive_image_id(path: &Path) -> String {
     for e in ar.entries().expect("entries") {
         let mut e = e.expect("entry");
         let p = e.path().expect("path").to_string_lossy().into_owned();
-        if p == "manifest.json" || p.ends_with(".json") || (p.starts_with("blobs/") && e.header().size().unwrap_or(0) < 1 << 20) {
+        if p == "manifest.json"
+            || p.ends_with(".json")
+            || (p.starts_with("blobs/") && e.header().size().unwrap_or(0) < 1 << 20)
+        {
             let mut b = Vec::new();
             e.read_to_end(&mut b).expect("read");
             files.insert(p, b);

@@ -57,10 +57,7 @@ fn exec_body(a: &ExecArgs, console: Option<(u16, u16)>) -> std::result::Result<V
         env.extend(read_kv_file(f, true)?);
     }
     for e in &a.env {
-        env.push(
-            validate_env(e)
-                .map_err(|msg| format!("invalid argument \"{e}\" for \"-e, --env\" flag: {msg}"))?,
-        );
+        env.push(validate_env(e).map_err(|msg| format!("invalid argument \"{e}\" for \"-e, --env\" flag: {msg}"))?);
     }
     let mut b = Map::new();
     b.insert("User".into(), json!(a.user.clone().unwrap_or_default()));
@@ -69,29 +66,13 @@ fn exec_body(a: &ExecArgs, console: Option<(u16, u16)>) -> std::result::Result<V
     if let (true, Some((h, w))) = (tty_mode, console) {
         b.insert("ConsoleSize".into(), json!([h, w]));
     }
-    b.insert(
-        "AttachStdin".into(),
-        json!(!detach && a.interactive.unwrap_or(false)),
-    );
+    b.insert("AttachStdin".into(), json!(!detach && a.interactive.unwrap_or(false)));
     b.insert("AttachStderr".into(), json!(!detach));
     b.insert("AttachStdout".into(), json!(!detach));
     b.insert("Detach".into(), json!(detach));
-    b.insert(
-        "DetachKeys".into(),
-        json!(a.detach_keys.clone().unwrap_or_default()),
-    );
-    b.insert(
-        "Env".into(),
-        if env.is_empty() {
-            Value::Null
-        } else {
-            json!(env)
-        },
-    );
-    b.insert(
-        "WorkingDir".into(),
-        json!(a.workdir.clone().unwrap_or_default()),
-    );
+    b.insert("DetachKeys".into(), json!(a.detach_keys.clone().unwrap_or_default()));
+    b.insert("Env".into(), if env.is_empty() { Value::Null } else { json!(env) });
+    b.insert("WorkingDir".into(), json!(a.workdir.clone().unwrap_or_default()));
     b.insert("Cmd".into(), json!(a.args[1..]));
     Ok(Value::Object(b))
 }
@@ -108,23 +89,12 @@ async fn exec_inner(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
     let body = exec_body(&a, console).map_err(|e| status(e, 1))?;
     let stdin = body["AttachStdin"].as_bool().unwrap_or(false);
     let c = ctx.client().await?;
-    let _: Value = c
-        .get_json(&format!("/containers/{}/json", seg(&container)))
-        .await?;
+    let _: Value = c.get_json(&format!("/containers/{}/json", seg(&container))).await?;
     if !detach && tty_mode && stdin && !tty::is_terminal(tty::STDIN) {
         return Err(status("the input device is not a TTY", 1));
     }
-    let created: Value = c
-        .post_json(
-            &format!("/containers/{}/exec", seg(&container)),
-            Some(&body),
-        )
-        .await?;
-    let id = created
-        .get("Id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let created: Value = c.post_json(&format!("/containers/{}/exec", seg(&container)), Some(&body)).await?;
+    let id = created.get("Id").and_then(Value::as_str).unwrap_or("").to_string();
     if id.is_empty() {
         return Err(status("exec ID empty", 1));
     }
@@ -133,13 +103,11 @@ async fn exec_inner(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
         start["ConsoleSize"] = json!([h, w]);
     }
     if detach {
-        c.post_json::<Value>(&format!("/exec/{}/start", seg(&id)), Some(&start))
-            .await
-            .or_else(|e| match e {
-                // An empty 200 body is success.
-                berth_client::Error::Decode(_) => Ok(Value::Null),
-                other => Err(other),
-            })?;
+        c.post_json::<Value>(&format!("/exec/{}/start", seg(&id)), Some(&start)).await.or_else(|e| match e {
+            // An empty 200 body is success.
+            berth_client::Error::Decode(_) => Ok(Value::Null),
+            other => Err(other),
+        })?;
         return Ok(0);
     }
     if tty_mode && stdin {
@@ -153,13 +121,7 @@ async fn exec_inner(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
         None => tty::DEFAULT_DETACH_KEYS.to_vec(),
         Some(k) => tty::detach_keys(k).unwrap_or_else(|_| tty::DEFAULT_DETACH_KEYS.to_vec()),
     };
-    let cfg = StreamConfig {
-        tty: tty_mode,
-        stdin,
-        stdout: true,
-        stderr: true,
-        detach_keys: keys,
-    };
+    let cfg = StreamConfig { tty: tty_mode, stdin, stdout: true, stderr: true, detach_keys: keys };
     let streaming = tokio::spawn(stream(h, cfg));
     if tty_mode && tty::is_terminal(tty::STDIN) {
         monitor_size(c.clone(), format!("/exec/{}", seg(&id)), false);
@@ -185,18 +147,14 @@ mod tests {
     use clap::FromArgMatches;
 
     fn parse(args: &[&str]) -> ExecArgs {
-        let m = ExecArgs::augment_args(clap::Command::new("exec"))
-            .try_get_matches_from(args)
-            .unwrap();
+        let m = ExecArgs::augment_args(clap::Command::new("exec")).try_get_matches_from(args).unwrap();
         ExecArgs::from_arg_matches(&m).unwrap()
     }
 
     #[test]
     fn exec_bodies_like_docker() {
         // Recorded from docker 28.2.2: `docker exec -i -e A=1 -u 1 -w /tmp web cat`.
-        let a = parse(&[
-            "exec", "-i", "-e", "A=1", "-u", "1", "-w", "/tmp", "web", "cat",
-        ]);
+        let a = parse(&["exec", "-i", "-e", "A=1", "-u", "1", "-w", "/tmp", "web", "cat"]);
         assert_eq!(
             exec_body(&a, None).unwrap().to_string(),
             r#"{"User":"1","Privileged":false,"Tty":false,"AttachStdin":true,"AttachStderr":true,"AttachStdout":true,"Detach":false,"DetachKeys":"","Env":["A=1"],"WorkingDir":"/tmp","Cmd":["cat"]}"#
@@ -208,9 +166,6 @@ mod tests {
         assert_eq!(b["Env"], Value::Null);
         let a = parse(&["exec", "-d", "web", "true"]);
         let b = exec_body(&a, None).unwrap();
-        assert_eq!(
-            (b["AttachStdout"].clone(), b["Detach"].clone()),
-            (json!(false), json!(true))
-        );
+        assert_eq!((b["AttachStdout"].clone(), b["Detach"].clone()), (json!(false), json!(true)));
     }
 }

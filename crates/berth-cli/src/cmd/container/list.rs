@@ -79,9 +79,7 @@ pub fn go_strconv_quote(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -121,12 +119,7 @@ pub fn row(c: &Value, trunc: bool, with_label_map: bool) -> Value {
     let names: Vec<String> = c
         .get("Names")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(|n| n.strip_prefix('/').unwrap_or(n).to_string())
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).map(|n| n.strip_prefix('/').unwrap_or(n).to_string()).collect())
         .unwrap_or_default();
     // Truncated, show the container's own name rather than link aliases.
     let names = match (trunc, names.iter().find(|n| !n.contains('/'))) {
@@ -134,38 +127,19 @@ pub fn row(c: &Value, trunc: bool, with_label_map: bool) -> Value {
         _ => names.join(","),
     };
     let command = s(c, "Command");
-    let command = go_strconv_quote(&if trunc {
-        ellipsis(command, 20)
-    } else {
-        command.to_string()
-    });
+    let command = go_strconv_quote(&if trunc { ellipsis(command, 20) } else { command.to_string() });
     let created = c.get("Created").and_then(Value::as_i64).unwrap_or(0);
     let size_rw = c.get("SizeRw").and_then(Value::as_f64).unwrap_or(0.0);
     let size_root = c.get("SizeRootFs").and_then(Value::as_f64).unwrap_or(0.0);
     let size = if size_root > 0.0 {
-        format!(
-            "{} (virtual {})",
-            human_size(size_rw),
-            human_size(size_root)
-        )
+        format!("{} (virtual {})", human_size(size_rw), human_size(size_root))
     } else {
         human_size(size_rw)
     };
-    let labels_map = c
-        .get("Labels")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let mut labels: Vec<String> = labels_map
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-        .collect();
+    let labels_map = c.get("Labels").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut labels: Vec<String> = labels_map.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
     labels.sort();
-    let mounts_list = c
-        .get("Mounts")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mounts_list = c.get("Mounts").and_then(Value::as_array).cloned().unwrap_or_default();
     let mounts: Vec<String> = mounts_list
         .iter()
         .map(|m| {
@@ -180,19 +154,13 @@ pub fn row(c: &Value, trunc: bool, with_label_map: bool) -> Value {
             }
         })
         .collect();
-    let local = mounts_list
-        .iter()
-        .filter(|m| s(m, "Driver") == "local")
-        .count();
+    let local = mounts_list.iter().filter(|m| s(m, "Driver") == "local").count();
     let networks: Vec<String> = c
         .pointer("/NetworkSettings/Networks")
         .and_then(Value::as_object)
         .map(|n| n.keys().cloned().collect())
         .unwrap_or_default();
-    let platform = c
-        .pointer("/ImageManifestDescriptor/platform")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let platform = c.pointer("/ImageManifestDescriptor/platform").cloned().unwrap_or(Value::Null);
     let mut row = json!({
         "Command": command,
         "CreatedAt": go_time_string(created),
@@ -239,14 +207,7 @@ async fn ps_inner(ctx: &Ctx, a: PsArgs) -> Result<i32> {
     let filters = filters_json(&a.filter).map_err(|e| status(e.to_string(), 1))?;
     let q = query(&[
         ("all", if a.all { "1".into() } else { String::new() }),
-        (
-            "limit",
-            if limit > 0 {
-                limit.to_string()
-            } else {
-                String::new()
-            },
-        ),
+        ("limit", if limit > 0 { limit.to_string() } else { String::new() }),
         ("size", if size { "1".into() } else { String::new() }),
         ("filters", filters),
     ]);
@@ -260,15 +221,8 @@ async fn ps_inner(ctx: &Ctx, a: PsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let rows: Vec<Value> = containers
-        .iter()
-        .map(|ct| row(ct, trunc, format.contains(".Label")))
-        .collect();
-    let default = if size {
-        format!("{DEFAULT_TABLE}\t{{{{.Size}}}}")
-    } else {
-        DEFAULT_TABLE.to_string()
-    };
+    let rows: Vec<Value> = containers.iter().map(|ct| row(ct, trunc, format.contains(".Label"))).collect();
+    let default = if size { format!("{DEFAULT_TABLE}\t{{{{.Size}}}}") } else { DEFAULT_TABLE.to_string() };
     let f = match format.as_str() {
         "raw" => {
             if size {
@@ -338,10 +292,7 @@ mod tests {
         let r = row(&sample(), true, true);
         assert_eq!(render("{{.Label \"a\"}}|{{.Label \"zz\"}}", &[r]), "1|\n");
         let r = row(&sample(), false, false);
-        assert_eq!(
-            r["Command"],
-            "\"echo 'a very long command line that is long'\""
-        );
+        assert_eq!(r["Command"], "\"echo 'a very long command line that is long'\"");
         assert_eq!(r["ID"].as_str().unwrap().len(), 64);
     }
 
@@ -349,17 +300,11 @@ mod tests {
     fn image_column_like_docker() {
         let id = "sha256:ee5e69655d1f1111111111111111111111111111111111111111111111111111";
         assert_eq!(image_column("busybox", id, true), "busybox");
-        assert_eq!(
-            image_column("docker.io/library/busybox:latest", id, true),
-            "busybox:latest"
-        );
+        assert_eq!(image_column("docker.io/library/busybox:latest", id, true), "busybox:latest");
         assert_eq!(image_column("busybox@sha256:abcd", id, true), "busybox");
         assert_eq!(image_column(id, id, true), "ee5e69655d1f");
         assert_eq!(image_column("", id, true), "<no image>");
-        assert_eq!(
-            image_column("docker.io/library/busybox:latest", id, false),
-            "docker.io/library/busybox:latest"
-        );
+        assert_eq!(image_column("docker.io/library/busybox:latest", id, false), "docker.io/library/busybox:latest");
     }
 
     #[test]

@@ -38,10 +38,7 @@ pub async fn stop(ctx: &Ctx, a: StopArgs, restart: bool) -> Result<i32> {
     finish(
         async {
             if a.time.is_some() && a.timeout.is_some() {
-                return Err(status(
-                    "conflicting options: cannot specify both --timeout and --time",
-                    1,
-                ));
+                return Err(status("conflicting options: cannot specify both --timeout and --time", 1));
             }
             let c = ctx.client().await?;
             let t = a.timeout.or(a.time);
@@ -50,11 +47,7 @@ pub async fn stop(ctx: &Ctx, a: StopArgs, restart: bool) -> Result<i32> {
                 // The signal parameter exists from API 1.42, as docker's client knows.
                 (
                     "signal",
-                    if super::api_below(&api, "1.42") {
-                        String::new()
-                    } else {
-                        a.signal.clone().unwrap_or_default()
-                    },
+                    if super::api_below(&api, "1.42") { String::new() } else { a.signal.clone().unwrap_or_default() },
                 ),
                 ("t", t.map(|t| t.to_string()).unwrap_or_default()),
             ]);
@@ -63,31 +56,17 @@ pub async fn stop(ctx: &Ctx, a: StopArgs, restart: bool) -> Result<i32> {
                 // docker restarts one container after the other.
                 let mut errs = Vec::new();
                 for n in &a.containers {
-                    match call(
-                        &c,
-                        Method::POST,
-                        &format!("/containers/{}/{verb}{q}", seg(n)),
-                    )
-                    .await
-                    {
+                    match call(&c, Method::POST, &format!("/containers/{}/{verb}{q}", seg(n))).await {
                         Ok(()) => println!("{n}"),
                         Err(e) => errs.push(client_error_text(&e)),
                     }
                 }
-                return if errs.is_empty() {
-                    Ok(0)
-                } else {
-                    Err(status(errs.join("\n"), 1))
-                };
+                return if errs.is_empty() { Ok(0) } else { Err(status(errs.join("\n"), 1)) };
             }
             for_each(&a.containers, |n| {
                 let c = c.clone();
                 let path = format!("/containers/{}/{verb}{q}", seg(&n));
-                async move {
-                    call(&c, Method::POST, &path)
-                        .await
-                        .map_err(anyhow::Error::from)
-                }
+                async move { call(&c, Method::POST, &path).await.map_err(anyhow::Error::from) }
             })
             .await
         }
@@ -112,11 +91,7 @@ pub async fn kill(ctx: &Ctx, a: KillArgs) -> Result<i32> {
             for_each(&a.containers, |n| {
                 let c = c.clone();
                 let path = format!("/containers/{}/kill{q}", seg(&n));
-                async move {
-                    call(&c, Method::POST, &path)
-                        .await
-                        .map_err(anyhow::Error::from)
-                }
+                async move { call(&c, Method::POST, &path).await.map_err(anyhow::Error::from) }
             })
             .await
         }
@@ -232,18 +207,9 @@ pub async fn rename(ctx: &Ctx, a: RenameArgs) -> Result<i32> {
             }
             let c = ctx.client().await?;
             let q = query(&[("name", new.to_string())]);
-            if let Err(e) = call(
-                &c,
-                Method::POST,
-                &format!("/containers/{}/rename{q}", seg(old)),
-            )
-            .await
-            {
+            if let Err(e) = call(&c, Method::POST, &format!("/containers/{}/rename{q}", seg(old))).await {
                 eprintln!("{}", client_error_text(&e));
-                return Err(status(
-                    format!("Error: failed to rename container named {old}"),
-                    1,
-                ));
+                return Err(status(format!("Error: failed to rename container named {old}"), 1));
             }
             Ok(0)
         }
@@ -265,11 +231,7 @@ pub async fn pause(ctx: &Ctx, a: NamesArgs, pause: bool) -> Result<i32> {
             for_each(&a.containers, |n| {
                 let c = c.clone();
                 let path = format!("/containers/{}/{verb}", seg(&n));
-                async move {
-                    call(&c, Method::POST, &path)
-                        .await
-                        .map_err(anyhow::Error::from)
-                }
+                async move { call(&c, Method::POST, &path).await.map_err(anyhow::Error::from) }
             })
             .await
         }
@@ -290,9 +252,7 @@ pub async fn top(ctx: &Ctx, a: TopArgs) -> Result<i32> {
         async {
             let c = ctx.client().await?;
             let q = query(&[("ps_args", a.ps_args.join(" "))]);
-            let v: Value = c
-                .get_json(&format!("/containers/{}/top{q}", seg(&a.container)))
-                .await?;
+            let v: Value = c.get_json(&format!("/containers/{}/top{q}", seg(&a.container))).await?;
             print!("{}", render_top(&v));
             Ok(0)
         }
@@ -303,25 +263,11 @@ pub async fn top(ctx: &Ctx, a: TopArgs) -> Result<i32> {
 /// `docker top`'s table: Go's tabwriter with minwidth 20, padding 3.
 fn render_top(v: &Value) -> String {
     let strings = |x: &Value| -> Vec<String> {
-        x.as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|s| s.as_str().unwrap_or("").to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
+        x.as_array().map(|a| a.iter().map(|s| s.as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
     };
     let mut tw = berth_format::TabWriter::new(20, 1, 3, ' ');
-    tw.write(&format!(
-        "{}\n",
-        strings(v.get("Titles").unwrap_or(&Value::Null)).join("\t")
-    ));
-    for p in v
-        .get("Processes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    tw.write(&format!("{}\n", strings(v.get("Titles").unwrap_or(&Value::Null)).join("\t")));
+    for p in v.get("Processes").and_then(Value::as_array).into_iter().flatten() {
         tw.write(&format!("{}\n", strings(p).join("\t")));
     }
     tw.flush()
@@ -338,14 +284,8 @@ pub async fn port(ctx: &Ctx, a: PortArgs) -> Result<i32> {
     finish(
         async {
             let c = ctx.client().await?;
-            let v: Value = c
-                .get_json(&format!("/containers/{}/json", seg(&a.container)))
-                .await?;
-            let ports = v
-                .pointer("/NetworkSettings/Ports")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
+            let v: Value = c.get_json(&format!("/containers/{}/json", seg(&a.container))).await?;
+            let ports = v.pointer("/NetworkSettings/Ports").and_then(Value::as_object).cloned().unwrap_or_default();
             match super::ports::port_lines(&ports, a.port.as_deref()) {
                 Ok(lines) => {
                     if !lines.is_empty() {
@@ -421,9 +361,7 @@ pub struct UpdateArgs {
 
 /// The `POST /containers/{id}/update` body (docker's `UpdateConfig`).
 fn update_body(a: &UpdateArgs) -> std::result::Result<Value, String> {
-    let flag_err = |flag: &str, v: &str, e: String| {
-        format!("invalid argument \"{v}\" for \"{flag}\" flag: {e}")
-    };
+    let flag_err = |flag: &str, v: &str, e: String| format!("invalid argument \"{v}\" for \"{flag}\" flag: {e}");
     let bytes = |flag: &str, v: &Option<String>| -> std::result::Result<i64, String> {
         match v {
             None => Ok(0),
@@ -458,22 +396,10 @@ fn update_body(a: &UpdateArgs) -> std::result::Result<Value, String> {
     }
     body.insert("CpuPeriod".into(), json!(a.cpu_period.unwrap_or(0)));
     body.insert("CpuQuota".into(), json!(a.cpu_quota.unwrap_or(0)));
-    body.insert(
-        "CpuRealtimePeriod".into(),
-        json!(a.cpu_rt_period.unwrap_or(0)),
-    );
-    body.insert(
-        "CpuRealtimeRuntime".into(),
-        json!(a.cpu_rt_runtime.unwrap_or(0)),
-    );
-    body.insert(
-        "CpusetCpus".into(),
-        json!(a.cpuset_cpus.clone().unwrap_or_default()),
-    );
-    body.insert(
-        "CpusetMems".into(),
-        json!(a.cpuset_mems.clone().unwrap_or_default()),
-    );
+    body.insert("CpuRealtimePeriod".into(), json!(a.cpu_rt_period.unwrap_or(0)));
+    body.insert("CpuRealtimeRuntime".into(), json!(a.cpu_rt_runtime.unwrap_or(0)));
+    body.insert("CpusetCpus".into(), json!(a.cpuset_cpus.clone().unwrap_or_default()));
+    body.insert("CpusetMems".into(), json!(a.cpuset_mems.clone().unwrap_or_default()));
     body.insert("Devices".into(), Value::Null);
     body.insert("DeviceCgroupRules".into(), Value::Null);
     body.insert("DeviceRequests".into(), Value::Null);
@@ -484,12 +410,7 @@ fn update_body(a: &UpdateArgs) -> std::result::Result<Value, String> {
     body.insert("MemorySwap".into(), json!(swap));
     body.insert("MemorySwappiness".into(), Value::Null);
     body.insert("OomKillDisable".into(), Value::Null);
-    body.insert(
-        "PidsLimit".into(),
-        a.pids_limit
-            .filter(|p| *p != 0)
-            .map_or(Value::Null, |p| json!(p)),
-    );
+    body.insert("PidsLimit".into(), a.pids_limit.filter(|p| *p != 0).map_or(Value::Null, |p| json!(p)));
     body.insert("Ulimits".into(), Value::Null);
     body.insert("CpuCount".into(), json!(0));
     body.insert("CpuPercent".into(), json!(0));
@@ -499,10 +420,7 @@ fn update_body(a: &UpdateArgs) -> std::result::Result<Value, String> {
         Some(r) => parse_restart(r)?,
         None => (String::new(), 0),
     };
-    body.insert(
-        "RestartPolicy".into(),
-        json!({"Name": name, "MaximumRetryCount": count}),
-    );
+    body.insert("RestartPolicy".into(), json!({"Name": name, "MaximumRetryCount": count}));
     Ok(Value::Object(body))
 }
 
@@ -525,27 +443,16 @@ pub async fn update(ctx: &Ctx, a: UpdateArgs) -> Result<i32> {
                 || a.pids_limit.is_some()
                 || a.cpus.is_some();
             if !any_flag {
-                return Err(status(
-                    "you must provide one or more flags when using this command",
-                    1,
-                ));
+                return Err(status("you must provide one or more flags when using this command", 1));
             }
             let body = update_body(&a).map_err(|e| status(e, 1))?;
             let c = ctx.client().await?;
             let (mut warns, mut errs) = (Vec::new(), Vec::new());
             for n in &a.containers {
-                match c
-                    .post_json::<Value>(&format!("/containers/{}/update", seg(n)), Some(&body))
-                    .await
-                {
+                match c.post_json::<Value>(&format!("/containers/{}/update", seg(n)), Some(&body)).await {
                     Ok(r) => {
                         println!("{n}");
-                        for w in r
-                            .get("Warnings")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                        {
+                        for w in r.get("Warnings").and_then(Value::as_array).into_iter().flatten() {
                             warns.push(w.as_str().unwrap_or("").to_string());
                         }
                     }
@@ -586,12 +493,7 @@ pub async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
             }
             let c = ctx.client().await?;
             let filters = filters_json(&a.filter).map_err(|e| status(e.to_string(), 1))?;
-            let v: Value = c
-                .post_json(
-                    &format!("/containers/prune{}", query(&[("filters", filters)])),
-                    None,
-                )
-                .await?;
+            let v: Value = c.post_json(&format!("/containers/prune{}", query(&[("filters", filters)])), None).await?;
             let deleted: Vec<&str> = v
                 .get("ContainersDeleted")
                 .and_then(Value::as_array)
@@ -606,10 +508,7 @@ pub async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
                     println!("{id}");
                 }
                 println!();
-                reclaimed = v
-                    .get("SpaceReclaimed")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(0.0);
+                reclaimed = v.get("SpaceReclaimed").and_then(Value::as_f64).unwrap_or(0.0);
             }
             println!("Total reclaimed space: {}", human_size(reclaimed));
             Ok(0)
@@ -630,9 +529,7 @@ pub async fn diff(ctx: &Ctx, a: DiffArgs) -> Result<i32> {
                 return Err(status("Container name cannot be empty", 1));
             }
             let c = ctx.client().await?;
-            let changes: Value = c
-                .get_json(&format!("/containers/{}/changes", seg(&a.container)))
-                .await?;
+            let changes: Value = c.get_json(&format!("/containers/{}/changes", seg(&a.container))).await?;
             let mut out = std::io::stdout().lock();
             for ch in changes.as_array().into_iter().flatten() {
                 let kind = match ch.get("Kind").and_then(Value::as_i64) {
@@ -641,11 +538,7 @@ pub async fn diff(ctx: &Ctx, a: DiffArgs) -> Result<i32> {
                     Some(2) => "D",
                     _ => "?",
                 };
-                writeln!(
-                    out,
-                    "{kind} {}",
-                    ch.get("Path").and_then(Value::as_str).unwrap_or("")
-                )?;
+                writeln!(out, "{kind} {}", ch.get("Path").and_then(Value::as_str).unwrap_or(""))?;
             }
             Ok(0)
         }
@@ -665,19 +558,11 @@ pub async fn export(ctx: &Ctx, a: ExportArgs) -> Result<i32> {
     finish(
         async {
             if a.output.is_none() && std::io::stdout().is_terminal() {
-                return Err(status(
-                    "cowardly refusing to save to a terminal. Use the -o flag or redirect",
-                    1,
-                ));
+                return Err(status("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1));
             }
             let c = ctx.client().await?;
             let r = c
-                .request(
-                    Method::GET,
-                    &format!("/containers/{}/export", seg(&a.container)),
-                    berth_client::empty(),
-                    &[],
-                )
+                .request(Method::GET, &format!("/containers/{}/export", seg(&a.container)), berth_client::empty(), &[])
                 .await?;
             copy_body(r, a.output.as_deref()).await?;
             Ok(0)
@@ -697,23 +582,14 @@ async fn copy_body(
     let (mut out, tmp): (Box<dyn Write>, Option<(std::path::PathBuf, String)>) = match path {
         Some(p) => {
             let dest = std::path::Path::new(p);
-            let dir = dest
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
+            let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
             let tmp = dir.join(format!(
                 ".{}.tmp{}",
-                dest.file_name()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or("export"),
+                dest.file_name().and_then(|s| s.to_str()).unwrap_or("export"),
                 std::process::id()
             ));
-            let f = std::fs::File::create(&tmp)
-                .map_err(|e| status(format!("failed to export container: {e}"), 1))?;
-            (
-                Box::new(std::io::BufWriter::new(f)),
-                Some((tmp, p.to_string())),
-            )
+            let f = std::fs::File::create(&tmp).map_err(|e| status(format!("failed to export container: {e}"), 1))?;
+            (Box::new(std::io::BufWriter::new(f)), Some((tmp, p.to_string())))
         }
         None => (Box::new(std::io::stdout().lock()), None),
     };
@@ -731,8 +607,7 @@ async fn copy_body(
     drop(out);
     match (res, tmp) {
         (Ok(()), Some((tmp, dest))) => {
-            std::fs::rename(&tmp, &dest)
-                .map_err(|e| status(format!("failed to export container: {e}"), 1))?;
+            std::fs::rename(&tmp, &dest).map_err(|e| status(format!("failed to export container: {e}"), 1))?;
             Ok(())
         }
         (Err(e), Some((tmp, _))) => {
@@ -789,9 +664,7 @@ pub async fn commit(ctx: &Ctx, a: CommitArgs) -> Result<i32> {
                 pairs.push(("changes", ch.clone()));
             }
             let c = ctx.client().await?;
-            let v: Value = c
-                .post_json(&format!("/commit{}", query(&pairs)), Some(&json!({})))
-                .await?;
+            let v: Value = c.post_json(&format!("/commit{}", query(&pairs)), Some(&json!({}))).await?;
             println!("{}", v.get("Id").and_then(Value::as_str).unwrap_or(""));
             Ok(0)
         }
@@ -825,28 +698,16 @@ pub struct LogsArgs {
 /// docker's `timetypes.GetTimestamp`: a Go duration counts back from now;
 /// RFC 3339 forms (date, date and time, with or without zone) become
 /// `seconds.nanoseconds`; a unix timestamp passes through.
-pub fn get_timestamp(
-    value: &str,
-    now: chrono::DateTime<chrono::Local>,
-) -> std::result::Result<String, String> {
+pub fn get_timestamp(value: &str, now: chrono::DateTime<chrono::Local>) -> std::result::Result<String, String> {
     use chrono::{NaiveDate, NaiveDateTime, TimeZone};
     if value != "0" {
         if let Ok(d) = super::values::go_duration(value) {
-            return Ok((now - chrono::Duration::nanoseconds(d))
-                .timestamp()
-                .to_string());
+            return Ok((now - chrono::Duration::nanoseconds(d)).timestamp().to_string());
         }
     }
-    let fail = || {
-        format!(
-            "failed to parse value as time or duration: {}",
-            super::values::go_quote(value)
-        )
-    };
+    let fail = || format!("failed to parse value as time or duration: {}", super::values::go_quote(value));
     let with_zone = value.contains(['z', 'Z', '+']) || value.matches('-').count() == 3;
-    let fmt = |t: chrono::DateTime<chrono::FixedOffset>| {
-        format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos())
-    };
+    let fmt = |t: chrono::DateTime<chrono::FixedOffset>| format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos());
     if with_zone {
         if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
             return Ok(fmt(t));
@@ -858,49 +719,28 @@ pub fn get_timestamp(
             }
         }
         if let Some((d, z)) = value.split_at_checked(10) {
-            let z = if z.eq_ignore_ascii_case("z") {
-                "+00:00"
-            } else {
-                z
-            };
+            let z = if z.eq_ignore_ascii_case("z") { "+00:00" } else { z };
             if let (Ok(d), Ok(t)) = (
                 NaiveDate::parse_from_str(d, "%Y-%m-%d"),
                 chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{z}")),
             ) {
-                if let Some(dt) = d
-                    .and_hms_opt(0, 0, 0)
-                    .and_then(|n| t.offset().from_local_datetime(&n).single())
-                {
+                if let Some(dt) = d.and_hms_opt(0, 0, 0).and_then(|n| t.offset().from_local_datetime(&n).single()) {
                     return Ok(fmt(dt));
                 }
             }
         }
     } else {
-        let local = |n: NaiveDateTime| {
-            now.offset()
-                .from_local_datetime(&n)
-                .single()
-                .map(|t| fmt(t.fixed_offset()))
-        };
-        for f in [
-            "%Y-%m-%dT%H:%M:%S%.f",
-            "%Y-%m-%dT%H:%M:%S",
-            "%Y-%m-%dT%H:%M",
-        ] {
+        let local = |n: NaiveDateTime| now.offset().from_local_datetime(&n).single().map(|t| fmt(t.fixed_offset()));
+        for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
             if let Some(s) = NaiveDateTime::parse_from_str(value, f).ok().and_then(local) {
                 return Ok(s);
             }
         }
-        if let Some(s) = NaiveDateTime::parse_from_str(&format!("{value}:00"), "%Y-%m-%dT%H:%M")
-            .ok()
-            .and_then(local)
-        {
+        if let Some(s) = NaiveDateTime::parse_from_str(&format!("{value}:00"), "%Y-%m-%dT%H:%M").ok().and_then(local) {
             return Ok(s);
         }
-        if let Some(s) = NaiveDate::parse_from_str(value, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .and_then(local)
+        if let Some(s) =
+            NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).and_then(local)
         {
             return Ok(s);
         }
@@ -919,18 +759,9 @@ pub async fn logs(ctx: &Ctx, a: LogsArgs) -> Result<i32> {
     finish(
         async {
             let c = ctx.client().await?;
-            let info: Value = c
-                .get_json(&format!("/containers/{}/json", seg(&a.container)))
-                .await?;
-            let id = info
-                .get("Id")
-                .and_then(Value::as_str)
-                .unwrap_or(&a.container)
-                .to_string();
-            let tty_mode = info
-                .pointer("/Config/Tty")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            let info: Value = c.get_json(&format!("/containers/{}/json", seg(&a.container))).await?;
+            let id = info.get("Id").and_then(Value::as_str).unwrap_or(&a.container).to_string();
+            let tty_mode = info.pointer("/Config/Tty").and_then(Value::as_bool).unwrap_or(false);
             let now = chrono::Local::now();
             let since = match a.since.as_deref().filter(|s| !s.is_empty()) {
                 Some(s) => get_timestamp(s, now).map_err(|e| status(e, 1))?,
@@ -952,12 +783,7 @@ pub async fn logs(ctx: &Ctx, a: LogsArgs) -> Result<i32> {
                 ("until", until),
             ]);
             let r = c
-                .request(
-                    Method::GET,
-                    &format!("/containers/{}/logs{q}", seg(&id)),
-                    berth_client::empty(),
-                    &[],
-                )
+                .request(Method::GET, &format!("/containers/{}/logs{q}", seg(&id)), berth_client::empty(), &[])
                 .await?;
             copy_logs(r, tty_mode).await?;
             Ok(0)
@@ -999,32 +825,17 @@ pub struct InspectArgs {
 }
 
 pub async fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<i32> {
-    finish(
-        inspect_objects(
-            ctx,
-            &a.containers,
-            Some("container"),
-            a.size,
-            a.format.as_deref(),
-        )
-        .await,
-    )
+    finish(inspect_objects(ctx, &a.containers, Some("container"), a.size, a.format.as_deref()).await)
 }
 
-async fn get_container(
-    c: &Client,
-    name: &str,
-    size: bool,
-) -> std::result::Result<Value, berth_client::Error> {
+async fn get_container(c: &Client, name: &str, size: bool) -> std::result::Result<Value, berth_client::Error> {
     let q = if size { "?size=1" } else { "" };
-    c.get_json(&format!("/containers/{}/json{q}", seg(name)))
-        .await
+    c.get_json(&format!("/containers/{}/json{q}", seg(name))).await
 }
 
 async fn get_image(c: &Client, name: &str) -> std::result::Result<Value, berth_client::Error> {
     let path: Vec<String> = name.split('/').map(berth_client::enc).collect();
-    c.get_json(&format!("/images/{}/json", path.join("/")))
-        .await
+    c.get_json(&format!("/images/{}/json", path.join("/"))).await
 }
 
 /// docker's `inspect.Inspect`: print what was found (an empty `[]` when
@@ -1047,14 +858,11 @@ pub async fn inspect_objects(
         }
     }
     let c = ctx.client().await?;
-    let mut ins = berth_format::Inspector::new(format.unwrap_or(""))
-        .map_err(|e| status(e.docker_message(), 64))?;
+    let mut ins = berth_format::Inspector::new(format.unwrap_or("")).map_err(|e| status(e.docker_message(), 64))?;
     let mut errs = Vec::new();
     for n in names {
         let r = match kind {
-            Some("container") => get_container(&c, n, size)
-                .await
-                .map_err(|e| client_error_text(&e)),
+            Some("container") => get_container(&c, n, size).await.map_err(|e| client_error_text(&e)),
             Some(_) => get_image(&c, n).await.map_err(|e| client_error_text(&e)),
             None => match get_container(&c, n, size).await {
                 Ok(v) => Ok(v),
@@ -1081,8 +889,7 @@ pub async fn inspect_objects(
         }
     }
     let mut out = std::io::stdout().lock();
-    ins.flush(&mut out)
-        .map_err(|e| status(e.docker_message(), 1))?;
+    ins.flush(&mut out).map_err(|e| status(e.docker_message(), 1))?;
     out.flush()?;
     if errs.is_empty() {
         Ok(0)
@@ -1109,25 +916,13 @@ mod tests {
     #[test]
     fn timestamps_like_docker() {
         use chrono::TimeZone;
-        let now = chrono::Local
-            .timestamp_opt(1_700_000_000, 0)
-            .single()
-            .unwrap();
+        let now = chrono::Local.timestamp_opt(1_700_000_000, 0).single().unwrap();
         assert_eq!(get_timestamp("42m", now).unwrap(), "1699997480");
         assert_eq!(get_timestamp("1700000000", now).unwrap(), "1700000000");
         assert_eq!(get_timestamp("1700000000.5", now).unwrap(), "1700000000.5");
-        assert_eq!(
-            get_timestamp("2013-01-02T13:23:37Z", now).unwrap(),
-            "1357133017.000000000"
-        );
-        assert_eq!(
-            get_timestamp("2013-01-02T13:23:37+01:00", now).unwrap(),
-            "1357129417.000000000"
-        );
-        assert_eq!(
-            get_timestamp("x", now).unwrap_err(),
-            "failed to parse value as time or duration: \"x\""
-        );
+        assert_eq!(get_timestamp("2013-01-02T13:23:37Z", now).unwrap(), "1357133017.000000000");
+        assert_eq!(get_timestamp("2013-01-02T13:23:37+01:00", now).unwrap(), "1357129417.000000000");
+        assert_eq!(get_timestamp("x", now).unwrap_err(), "failed to parse value as time or duration: \"x\"");
     }
 
     #[test]
@@ -1155,14 +950,8 @@ mod tests {
         assert_eq!(b["MemorySwap"], -1);
         assert_eq!(b["NanoCpus"], 500000000);
         assert_eq!(b["PidsLimit"], 50);
-        assert_eq!(
-            b["RestartPolicy"],
-            json!({"Name": "on-failure", "MaximumRetryCount": 2})
-        );
-        let bad = UpdateArgs {
-            memory: Some("x".into()),
-            ..a
-        };
+        assert_eq!(b["RestartPolicy"], json!({"Name": "on-failure", "MaximumRetryCount": 2}));
+        let bad = UpdateArgs { memory: Some("x".into()), ..a };
         assert_eq!(
             update_body(&bad).unwrap_err(),
             "invalid argument \"x\" for \"-m, --memory\" flag: invalid size: 'x'"

@@ -31,8 +31,8 @@ use super::Ctx;
 pub use exec::ExecArgs;
 pub use list::PsArgs;
 pub use manage::{
-    CommitArgs, DiffArgs, ExportArgs, InspectArgs, KillArgs, LogsArgs, NamesArgs, PortArgs,
-    PruneArgs, RenameArgs, RmArgs, StopArgs, TopArgs, UpdateArgs, WaitArgs,
+    CommitArgs, DiffArgs, ExportArgs, InspectArgs, KillArgs, LogsArgs, NamesArgs, PortArgs, PruneArgs, RenameArgs,
+    RmArgs, StopArgs, TopArgs, UpdateArgs, WaitArgs,
 };
 pub use opts::{CreateArgs, RunArgs};
 pub use run::{AttachArgs, StartArgs};
@@ -53,11 +53,7 @@ impl std::fmt::Display for StatusError {
 impl std::error::Error for StatusError {}
 
 pub fn status(message: impl Into<String>, code: i32) -> anyhow::Error {
-    StatusError {
-        message: message.into(),
-        code,
-    }
-    .into()
+    StatusError { message: message.into(), code }.into()
 }
 
 /// docker's text for a client error: daemon errors get their prefix.
@@ -99,10 +95,8 @@ pub fn finish(r: Result<i32>) -> Result<i32> {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    }) || error_text(e).contains("Broken pipe")
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+        || error_text(e).contains("Broken pipe")
 }
 
 /// Whether API version `v` is older than `than` (docker's `versions.LessThan`).

@@ -41,13 +41,7 @@ fn is_file_path(source: &str) -> bool {
 pub fn parse_volume(spec: &str) -> Result<VolumeSpec, String> {
     match spec.chars().count() {
         0 => return Err("invalid empty volume spec".into()),
-        1 | 2 => {
-            return Ok(VolumeSpec {
-                source: String::new(),
-                target: spec.into(),
-                bind: false,
-            })
-        }
+        1 | 2 => return Ok(VolumeSpec { source: String::new(), target: spec.into(), bind: false }),
         _ => {}
     }
     let (mut source, mut target) = (String::new(), String::new());
@@ -59,9 +53,7 @@ pub fn parse_volume(spec: &str) -> Result<VolumeSpec, String> {
         } else if c == ':' || c == '\0' {
             let s: String = buf.iter().collect();
             if buf.is_empty() {
-                return Err(format!(
-                    "invalid spec: {spec}: empty section between colons"
-                ));
+                return Err(format!("invalid spec: {spec}: empty section between colons"));
             } else if source.is_empty() && c == '\0' {
                 target = s;
             } else if source.is_empty() {
@@ -78,11 +70,7 @@ pub fn parse_volume(spec: &str) -> Result<VolumeSpec, String> {
         }
     }
     let bind = !source.is_empty() && is_file_path(&source);
-    Ok(VolumeSpec {
-        source,
-        target,
-        bind,
-    })
+    Ok(VolumeSpec { source, target, bind })
 }
 
 /// `-v` values → (Binds, anonymous Volumes), relative bind sources made
@@ -182,10 +170,7 @@ fn csv_fields(s: &str) -> Result<Vec<String>, String> {
         }
     }
     if in_quotes {
-        return Err(format!(
-            "parse error on line 1, column {}: extraneous or missing \" in quoted-field",
-            s.len() + 1
-        ));
+        return Err(format!("parse error on line 1, column {}: extraneous or missing \" in quoted-field", s.len() + 1));
     }
     fields.push(cur);
     Ok(fields)
@@ -230,10 +215,7 @@ fn set_kv(map: &mut BTreeMap<String, String>, kv: &str) {
 
 /// One `--mount` value → a `Mounts` entry (`MountOpt.Set`).
 pub fn parse_mount(value: &str) -> Result<Value, String> {
-    let mut m = Mount {
-        kind: "volume".into(),
-        ..Default::default()
-    };
+    let mut m = Mount { kind: "volume".into(), ..Default::default() };
     for field in csv_fields(value)? {
         let (key, val, has_value) = match field.split_once('=') {
             Some((k, v)) => (k.to_lowercase(), v.to_string(), true),
@@ -244,9 +226,7 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
                 "readonly" | "ro" => m.read_only = true,
                 "volume-nocopy" => m.volume.get_or_insert_with(Default::default).no_copy = true,
                 "bind-nonrecursive" => {
-                    m.bind
-                        .get_or_insert_with(Map::new)
-                        .insert("NonRecursive".into(), json!(true));
+                    m.bind.get_or_insert_with(Map::new).insert("NonRecursive".into(), json!(true));
                 }
                 _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
             }
@@ -267,15 +247,11 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
             "readonly" | "ro" => m.read_only = parse_bool(&val).ok_or_else(bad)?,
             "consistency" => m.consistency = val.to_lowercase(),
             "bind-propagation" => {
-                m.bind
-                    .get_or_insert_with(Map::new)
-                    .insert("Propagation".into(), json!(val.to_lowercase()));
+                m.bind.get_or_insert_with(Map::new).insert("Propagation".into(), json!(val.to_lowercase()));
             }
             "bind-nonrecursive" => {
                 let b = parse_bool(&val).ok_or_else(bad)?;
-                m.bind
-                    .get_or_insert_with(Map::new)
-                    .insert("NonRecursive".into(), json!(b));
+                m.bind.get_or_insert_with(Map::new).insert("NonRecursive".into(), json!(b));
             }
             "bind-recursive" => {
                 let flag = match val.as_str() {
@@ -296,16 +272,11 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
             }
             "volume-subpath" => m.volume.get_or_insert_with(Default::default).subpath = val.clone(),
             "volume-nocopy" => {
-                m.volume.get_or_insert_with(Default::default).no_copy = parse_bool(&val)
-                    .ok_or_else(|| format!("invalid value for volume-nocopy: {val}"))?
+                m.volume.get_or_insert_with(Default::default).no_copy =
+                    parse_bool(&val).ok_or_else(|| format!("invalid value for volume-nocopy: {val}"))?
             }
-            "volume-label" => set_kv(
-                &mut m.volume.get_or_insert_with(Default::default).labels,
-                &val,
-            ),
-            "volume-driver" => {
-                m.volume.get_or_insert_with(Default::default).driver_name = val.clone()
-            }
+            "volume-label" => set_kv(&mut m.volume.get_or_insert_with(Default::default).labels, &val),
+            "volume-driver" => m.volume.get_or_insert_with(Default::default).driver_name = val.clone(),
             "volume-opt" => {
                 let v = m.volume.get_or_insert_with(Default::default);
                 set_kv(v.driver_options.get_or_insert_with(BTreeMap::new), &val);
@@ -313,15 +284,11 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
             "image-subpath" => m.image_subpath = Some(val.clone()),
             "tmpfs-size" => {
                 let size = ram_in_bytes(&val).map_err(|_| bad())?;
-                m.tmpfs
-                    .get_or_insert_with(Map::new)
-                    .insert("SizeBytes".into(), json!(size));
+                m.tmpfs.get_or_insert_with(Map::new).insert("SizeBytes".into(), json!(size));
             }
             "tmpfs-mode" => {
                 let mode = u32::from_str_radix(&val, 8).map_err(|_| bad())?;
-                m.tmpfs
-                    .get_or_insert_with(Map::new)
-                    .insert("Mode".into(), json!(mode));
+                m.tmpfs.get_or_insert_with(Map::new).insert("Mode".into(), json!(mode));
             }
             _ => return Err(format!("unexpected key '{key}' in '{field}'")),
         }
@@ -352,7 +319,9 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
         }
         if set("ReadOnlyForceRecursive") {
             if !m.read_only {
-                return Err("option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction".into());
+                return Err(
+                    "option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction".into()
+                );
             }
             if b.get("Propagation").and_then(Value::as_str) != Some("rprivate") {
                 return Err(
@@ -381,13 +350,9 @@ impl Mount {
         }
         if let Some(b) = &self.bind {
             let mut bo = Map::new();
-            for k in [
-                "Propagation",
-                "NonRecursive",
-                "CreateMountpoint",
-                "ReadOnlyNonRecursive",
-                "ReadOnlyForceRecursive",
-            ] {
+            for k in
+                ["Propagation", "NonRecursive", "CreateMountpoint", "ReadOnlyNonRecursive", "ReadOnlyForceRecursive"]
+            {
                 match b.get(k) {
                     Some(Value::Bool(false)) | None => {}
                     Some(v) => {
@@ -447,66 +412,23 @@ mod tests {
     #[test]
     fn volume_specs() {
         let v = |s: &str| parse_volume(s).unwrap();
-        assert_eq!(
-            v("/c1"),
-            VolumeSpec {
-                source: "".into(),
-                target: "/c1".into(),
-                bind: false
-            }
-        );
-        assert_eq!(
-            v("/tmp:/data:ro"),
-            VolumeSpec {
-                source: "/tmp".into(),
-                target: "/data".into(),
-                bind: true
-            }
-        );
-        assert_eq!(
-            v("myvol:/vol"),
-            VolumeSpec {
-                source: "myvol".into(),
-                target: "/vol".into(),
-                bind: false
-            }
-        );
-        assert_eq!(
-            v("./rel:/r"),
-            VolumeSpec {
-                source: "./rel".into(),
-                target: "/r".into(),
-                bind: true
-            }
-        );
+        assert_eq!(v("/c1"), VolumeSpec { source: "".into(), target: "/c1".into(), bind: false });
+        assert_eq!(v("/tmp:/data:ro"), VolumeSpec { source: "/tmp".into(), target: "/data".into(), bind: true });
+        assert_eq!(v("myvol:/vol"), VolumeSpec { source: "myvol".into(), target: "/vol".into(), bind: false });
+        assert_eq!(v("./rel:/r"), VolumeSpec { source: "./rel".into(), target: "/r".into(), bind: true });
         assert_eq!(v("a:b:c:d").source, "a:b");
         assert_eq!(parse_volume("").unwrap_err(), "invalid empty volume spec");
-        assert_eq!(
-            parse_volume("/a::/b").unwrap_err(),
-            "invalid spec: /a::/b: empty section between colons"
-        );
-        assert_eq!(
-            parse_volume("/x:/y:ro:z").unwrap_err(),
-            "invalid spec: /x:/y:ro:z: too many colons"
-        );
+        assert_eq!(parse_volume("/a::/b").unwrap_err(), "invalid spec: /a::/b: empty section between colons");
+        assert_eq!(parse_volume("/x:/y:ro:z").unwrap_err(), "invalid spec: /x:/y:ro:z: too many colons");
     }
 
     #[test]
     fn binds_and_anonymous_volumes() {
-        let specs: Vec<String> = ["/tmp:/data:ro", "myvol:/vol", "/anon", "./rel:/r"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let specs: Vec<String> =
+            ["/tmp:/data:ro", "myvol:/vol", "/anon", "./rel:/r"].iter().map(|s| s.to_string()).collect();
         let (binds, vols) = parse_volumes(&specs).unwrap();
         let cwd = std::env::current_dir().unwrap();
-        assert_eq!(
-            binds,
-            vec![
-                "/tmp:/data:ro".to_string(),
-                "myvol:/vol".into(),
-                format!("{}/rel:/r", cwd.display())
-            ]
-        );
+        assert_eq!(binds, vec!["/tmp:/data:ro".to_string(), "myvol:/vol".into(), format!("{}/rel:/r", cwd.display())]);
         assert_eq!(serde_json::to_value(vols).unwrap(), json!({"/anon": {}}));
     }
 
@@ -514,45 +436,34 @@ mod tests {
     fn mounts_like_docker_28() {
         // Recorded from docker 28.2.2's create request for the same flags.
         assert_eq!(
-            parse_mount("type=bind,src=/etc,dst=/hostetc,readonly")
-                .unwrap()
-                .to_string(),
+            parse_mount("type=bind,src=/etc,dst=/hostetc,readonly").unwrap().to_string(),
             r#"{"Type":"bind","Source":"/etc","Target":"/hostetc","ReadOnly":true}"#
         );
+        assert_eq!(parse_mount("type=volume,dst=/v2").unwrap().to_string(), r#"{"Type":"volume","Target":"/v2"}"#);
         assert_eq!(
-            parse_mount("type=volume,dst=/v2").unwrap().to_string(),
-            r#"{"Type":"volume","Target":"/v2"}"#
-        );
-        assert_eq!(
-            parse_mount("type=tmpfs,dst=/t,tmpfs-size=1m")
-                .unwrap()
-                .to_string(),
+            parse_mount("type=tmpfs,dst=/t,tmpfs-size=1m").unwrap().to_string(),
             r#"{"Type":"tmpfs","Target":"/t","TmpfsOptions":{"SizeBytes":1048576}}"#
         );
         assert_eq!(
-            parse_mount("type=bind,source=/src,target=/dst,bind-propagation=rshared")
-                .unwrap()
-                .to_string(),
+            parse_mount("type=bind,source=/src,target=/dst,bind-propagation=rshared").unwrap().to_string(),
             r#"{"Type":"bind","Source":"/src","Target":"/dst","BindOptions":{"Propagation":"rshared"}}"#
         );
         assert_eq!(
-            parse_mount("type=volume,source=v,target=/v,volume-driver=local,volume-opt=o=bind,volume-label=a=b,volume-nocopy")
-                .unwrap()
-                .to_string(),
-            r#"{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"NoCopy":true,"Labels":{"a":"b"},"DriverConfig":{"Name":"local","Options":{"o":"bind"}}}}"#
-        );
-        assert_eq!(
-            parse_mount("type=tmpfs,target=/tm,tmpfs-mode=1770")
-                .unwrap()
-                .to_string(),
-            r#"{"Type":"tmpfs","Target":"/tm","TmpfsOptions":{"Mode":1016}}"#
-        );
-        assert_eq!(
             parse_mount(
-                "type=bind,src=/s,dst=/d,ro=true,bind-recursive=readonly,bind-propagation=rprivate"
+                "type=volume,source=v,target=/v,volume-driver=local,volume-opt=o=bind,volume-label=a=b,volume-nocopy"
             )
             .unwrap()
             .to_string(),
+            r#"{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"NoCopy":true,"Labels":{"a":"b"},"DriverConfig":{"Name":"local","Options":{"o":"bind"}}}}"#
+        );
+        assert_eq!(
+            parse_mount("type=tmpfs,target=/tm,tmpfs-mode=1770").unwrap().to_string(),
+            r#"{"Type":"tmpfs","Target":"/tm","TmpfsOptions":{"Mode":1016}}"#
+        );
+        assert_eq!(
+            parse_mount("type=bind,src=/s,dst=/d,ro=true,bind-recursive=readonly,bind-propagation=rprivate")
+                .unwrap()
+                .to_string(),
             r#"{"Type":"bind","Source":"/s","Target":"/d","ReadOnly":true,"BindOptions":{"Propagation":"rprivate","ReadOnlyForceRecursive":true}}"#
         );
     }
@@ -563,18 +474,9 @@ mod tests {
         assert_eq!(e("dst"), "invalid field 'dst' must be a key=value pair");
         assert_eq!(e(""), "EOF");
         assert_eq!(e("type=bind"), "target is required");
-        assert_eq!(
-            e("type=bind,dst=/x,volume-nocopy"),
-            "cannot mix 'volume-*' options with mount type 'bind'"
-        );
-        assert_eq!(
-            e("type=bind,dst=/x,foo=bar"),
-            "unexpected key 'foo' in 'foo=bar'"
-        );
-        assert_eq!(
-            e("type=tmpfs,dst=/x,tmpfs-size=x"),
-            "invalid value for tmpfs-size: x"
-        );
+        assert_eq!(e("type=bind,dst=/x,volume-nocopy"), "cannot mix 'volume-*' options with mount type 'bind'");
+        assert_eq!(e("type=bind,dst=/x,foo=bar"), "unexpected key 'foo' in 'foo=bar'");
+        assert_eq!(e("type=tmpfs,dst=/x,tmpfs-size=x"), "invalid value for tmpfs-size: x");
         assert_eq!(
             e("type=bind,src=/s,dst=/d,ro=true,bind-recursive=readonly"),
             "option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction"
@@ -584,13 +486,7 @@ mod tests {
     #[test]
     fn tmpfs_and_csv() {
         let t = parse_tmpfs(&["/run:rw,size=64m".into(), "/x".into()]);
-        assert_eq!(
-            serde_json::to_value(t).unwrap(),
-            json!({"/run": "rw,size=64m", "/x": ""})
-        );
-        assert_eq!(
-            csv_fields(r#"type=bind,"src=/a,b",dst=/c"#).unwrap(),
-            vec!["type=bind", "src=/a,b", "dst=/c"]
-        );
+        assert_eq!(serde_json::to_value(t).unwrap(), json!({"/run": "rw,size=64m", "/x": ""}));
+        assert_eq!(csv_fields(r#"type=bind,"src=/a,b",dst=/c"#).unwrap(), vec!["type=bind", "src=/a,b", "dst=/c"]);
     }
 }

@@ -12,10 +12,7 @@ pub fn go_bool(s: &str) -> Result<bool, String> {
     match s {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(format!(
-            "strconv.ParseBool: parsing {}: invalid syntax",
-            super::values::go_quote(s)
-        )),
+        _ => Err(format!("strconv.ParseBool: parsing {}: invalid syntax", super::values::go_quote(s))),
     }
 }
 

@@ -18,11 +18,7 @@ use super::values::*;
 pub enum ParseError {
     /// A value rejected while parsing flags (pflag's `Set`):
     /// `invalid argument "v" for "--flag" flag: …` followed by the usage line.
-    Flag {
-        flag: &'static str,
-        value: String,
-        msg: String,
-    },
+    Flag { flag: &'static str, value: String, msg: String },
     /// A combination rejected by `parse`: `docker: …`.
     Invalid(String),
 }
@@ -49,35 +45,14 @@ fn invalid(msg: impl Into<String>) -> ParseError {
 }
 
 /// Validates each value with `f`, reporting the first failure against `flag`.
-fn each(
-    flag: &'static str,
-    values: &[String],
-    f: impl Fn(&str) -> Result<String, String>,
-) -> R<Vec<String>> {
-    values
-        .iter()
-        .map(|v| {
-            f(v).map_err(|msg| ParseError::Flag {
-                flag,
-                value: v.clone(),
-                msg,
-            })
-        })
-        .collect()
+fn each(flag: &'static str, values: &[String], f: impl Fn(&str) -> Result<String, String>) -> R<Vec<String>> {
+    values.iter().map(|v| f(v).map_err(|msg| ParseError::Flag { flag, value: v.clone(), msg })).collect()
 }
 
-fn one<T>(
-    flag: &'static str,
-    value: &Option<String>,
-    f: impl Fn(&str) -> Result<T, String>,
-) -> R<Option<T>> {
+fn one<T>(flag: &'static str, value: &Option<String>, f: impl Fn(&str) -> Result<T, String>) -> R<Option<T>> {
     match value {
         None => Ok(None),
-        Some(v) => f(v).map(Some).map_err(|msg| ParseError::Flag {
-            flag,
-            value: v.clone(),
-            msg,
-        }),
+        Some(v) => f(v).map(Some).map_err(|msg| ParseError::Flag { flag, value: v.clone(), msg }),
     }
 }
 
@@ -118,15 +93,9 @@ fn strs(v: &[String]) -> Value {
 fn throttle(flag: &'static str, values: &[String], iops: bool) -> R<Vec<Value>> {
     let mut out = Vec::new();
     for val in values {
-        let fail = |msg: String| ParseError::Flag {
-            flag,
-            value: val.clone(),
-            msg,
-        };
-        let (k, v) = val
-            .split_once(':')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| fail(format!("bad format: {val}")))?;
+        let fail = |msg: String| ParseError::Flag { flag, value: val.clone(), msg };
+        let (k, v) =
+            val.split_once(':').filter(|(k, _)| !k.is_empty()).ok_or_else(|| fail(format!("bad format: {val}")))?;
         if !k.starts_with("/dev/") {
             return Err(fail(format!("bad format for device path: {val}")));
         }
@@ -152,15 +121,9 @@ fn throttle(flag: &'static str, values: &[String], iops: bool) -> R<Vec<Value>> 
 fn weight_devices(values: &[String]) -> R<Vec<Value>> {
     let mut out = Vec::new();
     for val in values {
-        let fail = |msg: String| ParseError::Flag {
-            flag: "--blkio-weight-device",
-            value: val.clone(),
-            msg,
-        };
-        let (k, v) = val
-            .split_once(':')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| fail(format!("bad format: {val}")))?;
+        let fail = |msg: String| ParseError::Flag { flag: "--blkio-weight-device", value: val.clone(), msg };
+        let (k, v) =
+            val.split_once(':').filter(|(k, _)| !k.is_empty()).ok_or_else(|| fail(format!("bad format: {val}")))?;
         if !k.starts_with("/dev/") {
             return Err(fail(format!("bad format for device path: {val}")));
         }
@@ -196,18 +159,13 @@ fn long_network_syntax(v: &str) -> bool {
 
 fn parse_network(value: &str) -> Result<Attachment, String> {
     if !long_network_syntax(value) {
-        return Ok(Attachment {
-            target: value.to_string(),
-            ..Default::default()
-        });
+        return Ok(Attachment { target: value.to_string(), ..Default::default() });
     }
     let mut a = Attachment::default();
     for field in value.split(',') {
         let lower = field.to_lowercase();
-        let (k, v) = lower
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| format!("invalid field {field}"))?;
+        let (k, v) =
+            lower.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| format!("invalid field {field}"))?;
         let (k, v) = (k.trim(), v.trim().to_string());
         match k {
             "name" => a.target = v,
@@ -221,13 +179,10 @@ fn parse_network(value: &str) -> Result<Attachment, String> {
                     .split_once('=')
                     .filter(|(k, _)| !k.is_empty())
                     .ok_or_else(|| "invalid key value pair format in driver options".to_string())?;
-                a.driver_opts
-                    .insert(dk.trim().to_string(), dv.trim().to_string());
+                a.driver_opts.insert(dk.trim().to_string(), dv.trim().to_string());
             }
             "gw-priority" => {
-                a.gw_priority = v
-                    .parse()
-                    .map_err(|_| format!("invalid gw-priority ({v}): invalid syntax"))?;
+                a.gw_priority = v.parse().map_err(|_| format!("invalid gw-priority ({v}): invalid syntax"))?;
             }
             other => return Err(format!("invalid field key {other}")),
         }
@@ -248,9 +203,7 @@ fn endpoint_json(a: &Attachment) -> Result<(Value, bool), String> {
     }
     if !is_user_defined(&a.target) {
         if !a.aliases.is_empty() {
-            return Err(
-                "network-scoped aliases are only supported for user-defined networks".into(),
-            );
+            return Err("network-scoped aliases are only supported for user-defined networks".into());
         }
         if !a.links.is_empty() {
             return Err("links are only supported for user-defined networks".into());
@@ -309,19 +262,13 @@ fn network_opts(
 ) -> R<BTreeMap<String, Value>> {
     let apply = |n: &mut Attachment| -> R<()> {
         if !n.aliases.is_empty() && !aliases.is_empty() {
-            return Err(invalid(
-                "conflicting options: cannot specify both --network-alias and per-network alias",
-            ));
+            return Err(invalid("conflicting options: cannot specify both --network-alias and per-network alias"));
         }
         if !n.ipv4.is_empty() && o.ip.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(invalid(
-                "conflicting options: cannot specify both --ip and per-network IPv4 address",
-            ));
+            return Err(invalid("conflicting options: cannot specify both --ip and per-network IPv4 address"));
         }
         if !n.ipv6.is_empty() && o.ip6.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(invalid(
-                "conflicting options: cannot specify both --ip6 and per-network IPv6 address",
-            ));
+            return Err(invalid("conflicting options: cannot specify both --ip6 and per-network IPv6 address"));
         }
         if !n.mac.is_empty() && o.mac_address.as_deref().is_some_and(|s| !s.is_empty()) {
             return Err(invalid("conflicting options: cannot specify both --mac-address and per-network MAC address"));
@@ -355,10 +302,7 @@ fn network_opts(
     };
     let mut endpoints = BTreeMap::new();
     if nets.is_empty() {
-        let mut n = Attachment {
-            target: "default".into(),
-            ..Default::default()
-        };
+        let mut n = Attachment { target: "default".into(), ..Default::default() };
         apply(&mut n)?;
         let (ep, _) = endpoint_json(&n).map_err(invalid)?;
         endpoints.insert("default".to_string(), ep);
@@ -376,10 +320,7 @@ fn network_opts(
         }
         let (ep, zero) = endpoint_json(&n).map_err(invalid)?;
         if endpoints.contains_key(&n.target) {
-            return Err(invalid(format!(
-                "network {} is specified multiple times",
-                go_quote(&n.target)
-            )));
+            return Err(invalid(format!("network {} is specified multiple times", go_quote(&n.target))));
         }
         // A single network without options is left to the daemon, as docker does.
         if i == 0 && nets.len() == 1 && zero {
@@ -394,8 +335,7 @@ fn network_opts(
 }
 
 fn valid_container_mode(m: &str) -> bool {
-    m.split_once(':')
-        .is_some_and(|(k, v)| k == "container" && !v.is_empty())
+    m.split_once(':').is_some_and(|(k, v)| k == "container" && !v.is_empty())
 }
 
 /// What `run`/`create` need besides the body.
@@ -428,28 +368,17 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
     let sysctls = each("--sysctl", &o.sysctl, validate_sysctl)?;
     let mut ulimits: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for u in &o.ulimit {
-        let (name, soft, hard) = parse_ulimit(u).map_err(|msg| ParseError::Flag {
-            flag: "--ulimit",
-            value: u.clone(),
-            msg,
-        })?;
+        let (name, soft, hard) =
+            parse_ulimit(u).map_err(|msg| ParseError::Flag { flag: "--ulimit", value: u.clone(), msg })?;
         ulimits.insert(name, (soft, hard));
     }
     let mut mounts = Vec::new();
     for m in &o.mount {
-        mounts.push(parse_mount(m).map_err(|msg| ParseError::Flag {
-            flag: "--mount",
-            value: m.clone(),
-            msg,
-        })?);
+        mounts.push(parse_mount(m).map_err(|msg| ParseError::Flag { flag: "--mount", value: m.clone(), msg })?);
     }
     let mut nets = Vec::new();
     for n in &o.network {
-        nets.push(parse_network(n).map_err(|msg| ParseError::Flag {
-            flag: "--network",
-            value: n.clone(),
-            msg,
-        })?);
+        nets.push(parse_network(n).map_err(|msg| ParseError::Flag { flag: "--network", value: n.clone(), msg })?);
     }
     let memory = bytes("-m, --memory", &o.memory)?;
     let memory_reservation = bytes("--memory-reservation", &o.memory_reservation)?;
@@ -518,9 +447,7 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
         attach_stderr = true;
     }
     if swappiness != -1 && !(0..=100).contains(&swappiness) {
-        return Err(invalid(format!(
-            "invalid value: {swappiness}. Valid memory swappiness range is 0-100"
-        )));
+        return Err(invalid(format!("invalid value: {swappiness}. Valid memory swappiness range is 0-100")));
     }
     let (binds, volumes) = parse_volumes(&o.volume).map_err(invalid)?;
     let tmpfs = parse_tmpfs(&o.tmpfs);
@@ -533,9 +460,7 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
     let mut devices = Vec::new();
     for d in &o.device {
         let (host, container, perms) = parse_device(d).map_err(invalid)?;
-        devices.push(
-            json!({"PathOnHost": host, "PathInContainer": container, "CgroupPermissions": perms}),
-        );
+        devices.push(json!({"PathOnHost": host, "PathInContainer": container, "CgroupPermissions": perms}));
     }
     let mut env_vars = Vec::new();
     for f in &o.env_file {
@@ -567,18 +492,13 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
     let (restart_name, restart_count) = parse_restart(&o.restart).map_err(invalid)?;
     let log_driver = o.log_driver.clone().unwrap_or_default();
     if log_driver == "none" && !o.log_opt.is_empty() {
-        return Err(invalid(format!(
-            "invalid logging opts for driver {log_driver}"
-        )));
+        return Err(invalid(format!("invalid logging opts for driver {log_driver}")));
     }
     let log_opts = kv_map(&o.log_opt);
-    let (security_opts, unconfined_paths) =
-        parse_security_opts(&o.security_opt).map_err(invalid)?;
+    let (security_opts, unconfined_paths) = parse_security_opts(&o.security_opt).map_err(invalid)?;
     let mut storage_opts = BTreeMap::new();
     for s in &o.storage_opt {
-        let (k, v) = s
-            .split_once('=')
-            .ok_or_else(|| invalid("invalid storage option"))?;
+        let (k, v) = s.split_once('=').ok_or_else(|| invalid("invalid storage option"))?;
         storage_opts.insert(k.to_string(), v.to_string());
     }
 
@@ -590,9 +510,7 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
         || health_start_interval != 0;
     let healthcheck = if ContainerOpts::flag(o.no_healthcheck) {
         if have_health {
-            return Err(invalid(
-                "--no-healthcheck conflicts with --health-* options",
-            ));
+            return Err(invalid("--no-healthcheck conflicts with --health-* options"));
         }
         Some(json!({"Test": ["NONE"]}))
     } else if have_health {
@@ -629,27 +547,17 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
 
     let auto_remove = ContainerOpts::flag(o.rm);
     if auto_remove && !(restart_name.is_empty() || restart_name == "no") {
-        return Err(invalid(
-            "conflicting options: cannot specify both --restart and --rm",
-        ));
+        return Err(invalid("conflicting options: cannot specify both --restart and --rm"));
     }
     let open_stdin = stdin;
     let stdin_once = open_stdin && attach_stdin;
-    let network_mode = nets
-        .first()
-        .map_or_else(|| "default".to_string(), |n| n.target.clone());
+    let network_mode = nets.first().map_or_else(|| "default".to_string(), |n| n.target.clone());
     let mut endpoints = network_opts(o, &nets, &o.network_alias, &links)?;
 
     // Config, in Go's field order.
     let mut c = Map::new();
-    c.insert(
-        "Hostname".into(),
-        json!(o.hostname.clone().unwrap_or_default()),
-    );
-    c.insert(
-        "Domainname".into(),
-        json!(o.domainname.clone().unwrap_or_default()),
-    );
+    c.insert("Hostname".into(), json!(o.hostname.clone().unwrap_or_default()));
+    c.insert("Domainname".into(), json!(o.domainname.clone().unwrap_or_default()));
     c.insert("User".into(), json!(o.user.clone().unwrap_or_default()));
     c.insert("AttachStdin".into(), json!(attach_stdin));
     c.insert("AttachStdout".into(), json!(attach_stdout));
@@ -667,23 +575,12 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
     }
     c.insert("Image".into(), json!(image));
     c.insert("Volumes".into(), json!(volumes));
-    c.insert(
-        "WorkingDir".into(),
-        json!(o.workdir.clone().unwrap_or_default()),
-    );
+    c.insert("WorkingDir".into(), json!(o.workdir.clone().unwrap_or_default()));
     c.insert("Entrypoint".into(), entrypoint);
     if crate::cmd::container::api_below(api, "1.44") {
-        let main = if network_mode == "default" {
-            "default".to_string()
-        } else {
-            network_mode.clone()
-        };
+        let main = if network_mode == "default" { "default".to_string() } else { network_mode.clone() };
         if let Some(ep) = endpoints.get_mut(&main) {
-            let mac = ep
-                .get("MacAddress")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let mac = ep.get("MacAddress").and_then(Value::as_str).unwrap_or("").to_string();
             if !mac.is_empty() {
                 c.insert("MacAddress".into(), json!(mac));
                 ep["MacAddress"] = json!("");
@@ -702,25 +599,13 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
     // HostConfig, in Go's field order.
     let mut h = Map::new();
     h.insert("Binds".into(), strs(&binds));
-    h.insert(
-        "ContainerIDFile".into(),
-        json!(o.cidfile.clone().unwrap_or_default()),
-    );
-    h.insert(
-        "LogConfig".into(),
-        json!({"Type": log_driver, "Config": log_opts}),
-    );
+    h.insert("ContainerIDFile".into(), json!(o.cidfile.clone().unwrap_or_default()));
+    h.insert("LogConfig".into(), json!({"Type": log_driver, "Config": log_opts}));
     h.insert("NetworkMode".into(), json!(network_mode));
     h.insert("PortBindings".into(), json!(port_bindings));
-    h.insert(
-        "RestartPolicy".into(),
-        json!({"Name": restart_name, "MaximumRetryCount": restart_count}),
-    );
+    h.insert("RestartPolicy".into(), json!({"Name": restart_name, "MaximumRetryCount": restart_count}));
     h.insert("AutoRemove".into(), json!(auto_remove));
-    h.insert(
-        "VolumeDriver".into(),
-        json!(o.volume_driver.clone().unwrap_or_default()),
-    );
+    h.insert("VolumeDriver".into(), json!(o.volume_driver.clone().unwrap_or_default()));
     h.insert("VolumesFrom".into(), strs(&o.volumes_from));
     h.insert("ConsoleSize".into(), json!([console.0, console.1]));
     if !o.annotation.is_empty() {
@@ -739,18 +624,9 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
     h.insert("Links".into(), strs(&links));
     h.insert("OomScoreAdj".into(), json!(oom_score_adj));
     h.insert("PidMode".into(), json!(pid));
-    h.insert(
-        "Privileged".into(),
-        json!(ContainerOpts::flag(o.privileged)),
-    );
-    h.insert(
-        "PublishAllPorts".into(),
-        json!(ContainerOpts::flag(o.publish_all)),
-    );
-    h.insert(
-        "ReadonlyRootfs".into(),
-        json!(ContainerOpts::flag(o.read_only)),
-    );
+    h.insert("Privileged".into(), json!(ContainerOpts::flag(o.privileged)));
+    h.insert("PublishAllPorts".into(), json!(ContainerOpts::flag(o.publish_all)));
+    h.insert("ReadonlyRootfs".into(), json!(ContainerOpts::flag(o.read_only)));
     h.insert("SecurityOpt".into(), strs(&security_opts));
     if !storage_opts.is_empty() {
         h.insert("StorageOpt".into(), json!(storage_opts));
@@ -767,17 +643,11 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
     if let Some(r) = o.runtime.as_deref().filter(|r| !r.is_empty()) {
         h.insert("Runtime".into(), json!(r));
     }
-    h.insert(
-        "Isolation".into(),
-        json!(o.isolation.clone().unwrap_or_default()),
-    );
+    h.insert("Isolation".into(), json!(o.isolation.clone().unwrap_or_default()));
     h.insert("CpuShares".into(), json!(cpu_shares));
     h.insert("Memory".into(), json!(memory));
     h.insert("NanoCpus".into(), json!(nano_cpus));
-    h.insert(
-        "CgroupParent".into(),
-        json!(o.cgroup_parent.clone().unwrap_or_default()),
-    );
+    h.insert("CgroupParent".into(), json!(o.cgroup_parent.clone().unwrap_or_default()));
     h.insert("BlkioWeight".into(), json!(blkio_weight));
     h.insert("BlkioWeightDevice".into(), json!(blkio_weight_device));
     h.insert("BlkioDeviceReadBps".into(), json!(read_bps));
@@ -788,14 +658,8 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
     h.insert("CpuQuota".into(), json!(cpu_quota));
     h.insert("CpuRealtimePeriod".into(), json!(cpu_rt_period));
     h.insert("CpuRealtimeRuntime".into(), json!(cpu_rt_runtime));
-    h.insert(
-        "CpusetCpus".into(),
-        json!(o.cpuset_cpus.clone().unwrap_or_default()),
-    );
-    h.insert(
-        "CpusetMems".into(),
-        json!(o.cpuset_mems.clone().unwrap_or_default()),
-    );
+    h.insert("CpusetCpus".into(), json!(o.cpuset_cpus.clone().unwrap_or_default()));
+    h.insert("CpusetMems".into(), json!(o.cpuset_mems.clone().unwrap_or_default()));
     h.insert("Devices".into(), json!(devices));
     h.insert("DeviceCgroupRules".into(), strs(&o.device_cgroup_rule));
     h.insert("DeviceRequests".into(), Value::Null);
@@ -809,19 +673,11 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
     h.insert("MemoryReservation".into(), json!(memory_reservation));
     h.insert("MemorySwap".into(), json!(memory_swap));
     h.insert("MemorySwappiness".into(), json!(swappiness));
-    h.insert(
-        "OomKillDisable".into(),
-        json!(ContainerOpts::flag(o.oom_kill_disable)),
-    );
+    h.insert("OomKillDisable".into(), json!(ContainerOpts::flag(o.oom_kill_disable)));
     h.insert("PidsLimit".into(), json!(pids_limit));
     h.insert(
         "Ulimits".into(),
-        Value::Array(
-            ulimits
-                .iter()
-                .map(|(n, (s, hd))| json!({"Name": n, "Hard": hd, "Soft": s}))
-                .collect(),
-        ),
+        Value::Array(ulimits.iter().map(|(n, (s, hd))| json!({"Name": n, "Hard": hd, "Soft": s})).collect()),
     );
     h.insert("CpuCount".into(), json!(cpu_count));
     h.insert("CpuPercent".into(), json!(cpu_percent));
@@ -830,11 +686,7 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
     if !mounts.is_empty() {
         h.insert("Mounts".into(), json!(mounts));
     }
-    let paths = if unconfined_paths {
-        json!([])
-    } else {
-        Value::Null
-    };
+    let paths = if unconfined_paths { json!([]) } else { Value::Null };
     h.insert("MaskedPaths".into(), paths.clone());
     h.insert("ReadonlyPaths".into(), paths);
     if let Some(i) = o.init {
@@ -842,10 +694,7 @@ pub fn parse(o: &ContainerOpts, console: (u16, u16), api: &str) -> R<Parsed> {
     }
 
     c.insert("HostConfig".into(), Value::Object(h));
-    c.insert(
-        "NetworkingConfig".into(),
-        json!({"EndpointsConfig": endpoints}),
-    );
+    c.insert("NetworkingConfig".into(), json!({"EndpointsConfig": endpoints}));
     Ok(Parsed {
         body: Value::Object(c),
         image,

@@ -11,16 +11,12 @@ fn opts_and_detach(args: &[String]) -> (ContainerOpts, bool) {
     let argv = std::iter::once(verb.clone()).chain(rest.iter().cloned());
     match verb.as_str() {
         "run" => {
-            let m = RunArgs::augment_args(clap::Command::new("run"))
-                .try_get_matches_from(argv)
-                .unwrap();
+            let m = RunArgs::augment_args(clap::Command::new("run")).try_get_matches_from(argv).unwrap();
             let r = RunArgs::from_arg_matches(&m).unwrap();
             (r.opts, r.detach.unwrap_or(false))
         }
         "create" => {
-            let m = CreateArgs::augment_args(clap::Command::new("create"))
-                .try_get_matches_from(argv)
-                .unwrap();
+            let m = CreateArgs::augment_args(clap::Command::new("create")).try_get_matches_from(argv).unwrap();
             (CreateArgs::from_arg_matches(&m).unwrap().opts, false)
         }
         other => panic!("{other}"),
@@ -42,11 +38,7 @@ fn check_fixture(name: &str, text: &str) {
     let dir = tempfile::tempdir().unwrap();
     let env_list = dir.path().join("env.list");
     let labels_list = dir.path().join("labels.list");
-    std::fs::write(
-        &env_list,
-        "A=1\n# comment\nB_UNSET_XYZ\nBERTH_FIXTURE_FOO\n  C=spaced \nD= x\n",
-    )
-    .unwrap();
+    std::fs::write(&env_list, "A=1\n# comment\nB_UNSET_XYZ\nBERTH_FIXTURE_FOO\n  C=spaced \nD= x\n").unwrap();
     std::fs::write(&labels_list, "l1=v1\nl2\n").unwrap();
     std::env::set_var("BERTH_FIXTURE_FOO", "fooval");
     let args: Vec<String> = fixture["args"]
@@ -75,11 +67,7 @@ fn check_fixture(name: &str, text: &str) {
         "fixture {name}"
     );
     let query = crate::cmd::container::run::create_query(o.name.as_deref(), o.platform.as_deref());
-    assert_eq!(
-        query.trim_start_matches('?'),
-        fixture["query"].as_str().unwrap(),
-        "fixture {name}"
-    );
+    assert_eq!(query.trim_start_matches('?'), fixture["query"].as_str().unwrap(), "fixture {name}");
 }
 
 macro_rules! fixtures {
@@ -94,8 +82,8 @@ macro_rules! fixtures {
 }
 
 fixtures!(
-    simple, full, attach, net, entryempty, pub_p, nohealth, hostnet, multinet, stdin, ports, vols,
-    misc, usernet, ctrnet
+    simple, full, attach, net, entryempty, pub_p, nohealth, hostnet, multinet, stdin, ports, vols, misc, usernet,
+    ctrnet
 );
 
 fn err(args: &[&str]) -> ParseError {
@@ -121,32 +109,24 @@ fn errors_render_like_docker() {
 #[test]
 fn flag_errors_like_docker() {
     let flag = |args: &[&str]| match err(args) {
-        ParseError::Flag { flag, value, msg } => format!(
-            "invalid argument {} for {} flag: {msg}",
-            go_quote(&value),
-            go_quote(flag)
-        ),
+        ParseError::Flag { flag, value, msg } => {
+            format!("invalid argument {} for {} flag: {msg}", go_quote(&value), go_quote(flag))
+        }
         ParseError::Invalid(m) => panic!("{m}"),
     };
     // Recorded from docker 28.2.2.
     assert_eq!(flag(&["--ulimit", "nofile=10:5"]), "invalid argument \"nofile=10:5\" for \"--ulimit\" flag: ulimit soft limit must be less than or equal to hard limit: 10 > 5");
-    assert_eq!(flag(&["--mount", "dst"]), "invalid argument \"dst\" for \"--mount\" flag: invalid field 'dst' must be a key=value pair");
     assert_eq!(
-        flag(&["--mount", ""]),
-        "invalid argument \"\" for \"--mount\" flag: EOF"
+        flag(&["--mount", "dst"]),
+        "invalid argument \"dst\" for \"--mount\" flag: invalid field 'dst' must be a key=value pair"
     );
+    assert_eq!(flag(&["--mount", ""]), "invalid argument \"\" for \"--mount\" flag: EOF");
     assert_eq!(
         flag(&["--mount", "type=bind"]),
         "invalid argument \"type=bind\" for \"--mount\" flag: target is required"
     );
-    assert_eq!(
-        flag(&["-e", "=x"]),
-        "invalid argument \"=x\" for \"-e, --env\" flag: invalid environment variable: =x"
-    );
-    assert_eq!(
-        flag(&["-l", "=x"]),
-        "invalid argument \"=x\" for \"-l, --label\" flag: invalid label '=x': empty name"
-    );
+    assert_eq!(flag(&["-e", "=x"]), "invalid argument \"=x\" for \"-e, --env\" flag: invalid environment variable: =x");
+    assert_eq!(flag(&["-l", "=x"]), "invalid argument \"=x\" for \"-l, --label\" flag: invalid label '=x': empty name");
     assert_eq!(
         flag(&["--add-host", "foo"]),
         "invalid argument \"foo\" for \"--add-host\" flag: bad format for add-host: \"foo\""
@@ -155,10 +135,7 @@ fn flag_errors_like_docker() {
         flag(&["--dns", "bad"]),
         "invalid argument \"bad\" for \"--dns\" flag: IP address is not correctly formatted: bad"
     );
-    assert_eq!(
-        flag(&["-m", "abc"]),
-        "invalid argument \"abc\" for \"-m, --memory\" flag: invalid size: 'abc'"
-    );
+    assert_eq!(flag(&["-m", "abc"]), "invalid argument \"abc\" for \"-m, --memory\" flag: invalid size: 'abc'");
     assert_eq!(
         flag(&["--cpus", "abc"]),
         "invalid argument \"abc\" for \"--cpus\" flag: failed to parse abc as a rational number"
@@ -167,22 +144,28 @@ fn flag_errors_like_docker() {
         flag(&["--cpus", "0.0000000001"]),
         "invalid argument \"0.0000000001\" for \"--cpus\" flag: value is too precise"
     );
-    assert_eq!(
-        flag(&["--shm-size", "x"]),
-        "invalid argument \"x\" for \"--shm-size\" flag: invalid size: 'x'"
-    );
-    assert_eq!(
-        flag(&["--memory-swap", "x"]),
-        "invalid argument \"x\" for \"--memory-swap\" flag: invalid size: 'x'"
-    );
+    assert_eq!(flag(&["--shm-size", "x"]), "invalid argument \"x\" for \"--shm-size\" flag: invalid size: 'x'");
+    assert_eq!(flag(&["--memory-swap", "x"]), "invalid argument \"x\" for \"--memory-swap\" flag: invalid size: 'x'");
     assert_eq!(
         flag(&["--network", "name=x,foo=bar"]),
         "invalid argument \"name=x,foo=bar\" for \"--network\" flag: invalid field key foo"
     );
-    assert_eq!(flag(&["--sysctl", "kernel.foo=1"]), "invalid argument \"kernel.foo=1\" for \"--sysctl\" flag: sysctl 'kernel.foo=1' is not allowed");
-    assert_eq!(flag(&["--stop-timeout", "abc"]), "invalid argument \"abc\" for \"--stop-timeout\" flag: strconv.ParseInt: parsing \"abc\": invalid syntax");
-    assert_eq!(flag(&["--pids-limit", "x"]), "invalid argument \"x\" for \"--pids-limit\" flag: strconv.ParseInt: parsing \"x\": invalid syntax");
-    assert_eq!(flag(&["-a", "foo"]), "invalid argument \"foo\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR");
+    assert_eq!(
+        flag(&["--sysctl", "kernel.foo=1"]),
+        "invalid argument \"kernel.foo=1\" for \"--sysctl\" flag: sysctl 'kernel.foo=1' is not allowed"
+    );
+    assert_eq!(
+        flag(&["--stop-timeout", "abc"]),
+        "invalid argument \"abc\" for \"--stop-timeout\" flag: strconv.ParseInt: parsing \"abc\": invalid syntax"
+    );
+    assert_eq!(
+        flag(&["--pids-limit", "x"]),
+        "invalid argument \"x\" for \"--pids-limit\" flag: strconv.ParseInt: parsing \"x\": invalid syntax"
+    );
+    assert_eq!(
+        flag(&["-a", "foo"]),
+        "invalid argument \"foo\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
+    );
 }
 
 #[test]
@@ -193,65 +176,32 @@ fn parse_errors_like_docker() {
     };
     // Recorded from docker 28.2.2 (after its "docker: " prefix).
     assert_eq!(inv(&["-p", "80:abc"]), "invalid containerPort: abc");
-    assert_eq!(inv(&["--expose", "abc"]), "invalid range format for --expose: abc, error: strconv.ParseUint: parsing \"abc\": invalid syntax");
+    assert_eq!(
+        inv(&["--expose", "abc"]),
+        "invalid range format for --expose: abc, error: strconv.ParseUint: parsing \"abc\": invalid syntax"
+    );
     assert_eq!(
         inv(&["--restart", "on-failure:x"]),
         "invalid restart policy format: maximum retry count must be an integer"
     );
-    assert_eq!(
-        inv(&["--restart", ":3"]),
-        "invalid restart policy format: no policy provided before colon"
-    );
-    assert_eq!(
-        inv(&["--restart", "always", "--rm"]),
-        "conflicting options: cannot specify both --restart and --rm"
-    );
+    assert_eq!(inv(&["--restart", ":3"]), "invalid restart policy format: no policy provided before colon");
+    assert_eq!(inv(&["--restart", "always", "--rm"]), "conflicting options: cannot specify both --restart and --rm");
     assert_eq!(inv(&["-v", ""]), "invalid empty volume spec");
-    assert_eq!(
-        inv(&["-v", "/a::/b"]),
-        "invalid spec: /a::/b: empty section between colons"
-    );
-    assert_eq!(
-        inv(&["--mac-address", "bad"]),
-        "bad is not a valid mac address"
-    );
-    assert_eq!(
-        inv(&["--network-alias", "a"]),
-        "network-scoped aliases are only supported for user-defined networks"
-    );
+    assert_eq!(inv(&["-v", "/a::/b"]), "invalid spec: /a::/b: empty section between colons");
+    assert_eq!(inv(&["--mac-address", "bad"]), "bad is not a valid mac address");
+    assert_eq!(inv(&["--network-alias", "a"]), "network-scoped aliases are only supported for user-defined networks");
     assert_eq!(inv(&["--device", ""]), "bad format for path: ");
     assert_eq!(inv(&["--pid", "bad"]), "--pid: invalid PID mode");
     assert_eq!(inv(&["--uts", "bad"]), "--uts: invalid UTS mode");
     assert_eq!(inv(&["--userns", "bad"]), "--userns: invalid USER mode");
-    assert_eq!(
-        inv(&["--cgroupns", "bad"]),
-        "--cgroupns: invalid CGROUP mode"
-    );
-    assert_eq!(
-        inv(&["--health-interval", "-1s"]),
-        "--health-interval cannot be negative"
-    );
-    assert_eq!(
-        inv(&["--no-healthcheck", "--health-cmd", "x"]),
-        "--no-healthcheck conflicts with --health-* options"
-    );
-    assert_eq!(
-        inv(&["--security-opt", "foo"]),
-        "Invalid --security-opt: \"foo\""
-    );
-    assert_eq!(
-        inv(&["--log-driver", "none", "--log-opt", "a=b"]),
-        "invalid logging opts for driver none"
-    );
-    assert_eq!(
-        inv(&["--env-file", "/nonexist"]),
-        "open /nonexist: no such file or directory"
-    );
+    assert_eq!(inv(&["--cgroupns", "bad"]), "--cgroupns: invalid CGROUP mode");
+    assert_eq!(inv(&["--health-interval", "-1s"]), "--health-interval cannot be negative");
+    assert_eq!(inv(&["--no-healthcheck", "--health-cmd", "x"]), "--no-healthcheck conflicts with --health-* options");
+    assert_eq!(inv(&["--security-opt", "foo"]), "Invalid --security-opt: \"foo\"");
+    assert_eq!(inv(&["--log-driver", "none", "--log-opt", "a=b"]), "invalid logging opts for driver none");
+    assert_eq!(inv(&["--env-file", "/nonexist"]), "open /nonexist: no such file or directory");
     assert_eq!(inv(&["--storage-opt", "x"]), "invalid storage option");
-    assert_eq!(
-        inv(&["--health-retries", "-1"]),
-        "--health-retries cannot be negative"
-    );
+    assert_eq!(inv(&["--health-retries", "-1"]), "--health-retries cannot be negative");
 }
 
 #[test]
@@ -281,20 +231,11 @@ fn flags_parse_like_pflag() {
 
 #[test]
 fn console_size_and_old_api_mac() {
-    let o = opts_from(&[
-        "run".into(),
-        "-t".into(),
-        "--mac-address".into(),
-        "02:42:ac:11:00:02".into(),
-        "img".into(),
-    ]);
+    let o = opts_from(&["run".into(), "-t".into(), "--mac-address".into(), "02:42:ac:11:00:02".into(), "img".into()]);
     let p = parse(&o, (30, 100), "1.41").unwrap();
     assert_eq!(p.body["HostConfig"]["ConsoleSize"], json!([30, 100]));
     assert_eq!(p.body["MacAddress"], json!("02:42:ac:11:00:02"));
-    assert_eq!(
-        p.body["NetworkingConfig"]["EndpointsConfig"]["default"]["MacAddress"],
-        json!("")
-    );
+    assert_eq!(p.body["NetworkingConfig"]["EndpointsConfig"]["default"]["MacAddress"], json!(""));
     let p = parse(&o, (0, 0), "1.47").unwrap();
     assert!(p.body.get("MacAddress").is_none());
 }

@@ -52,20 +52,11 @@ fn standard_notation(spec: &str) -> Result<String, String> {
             Some((k, v)) if !k.is_empty() => {
                 params.insert(k, v);
             }
-            _ => {
-                return Err(format!(
-                    "invalid publish opts format (should be name=value but got '{param}')"
-                ))
-            }
+            _ => return Err(format!("invalid publish opts format (should be name=value but got '{param}')")),
         }
     }
     let get = |k: &str| params.get(k).copied().unwrap_or("");
-    Ok(format!(
-        "{}:{}/{}",
-        get("published"),
-        get("target"),
-        get("protocol")
-    ))
+    Ok(format!("{}:{}/{}", get("published"), get("target"), get("protocol")))
 }
 
 /// One `-p` value → (port key, host IP, host port) triples (`nat.ParsePortSpec`).
@@ -82,11 +73,7 @@ fn parse_spec(raw: &str) -> Result<Vec<(String, String, String)>, String> {
     if ip.starts_with('[') {
         match ip.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
             Some(inner) => ip = inner.to_string(),
-            None => {
-                return Err(format!(
-                    "invalid IP address {ip}: address {ip}:: missing ']' in address"
-                ))
-            }
+            None => return Err(format!("invalid IP address {ip}: address {ip}:: missing ']' in address")),
         }
     }
     if !ip.is_empty() && super::values::canonical_ip(&ip).is_none() {
@@ -95,17 +82,13 @@ fn parse_spec(raw: &str) -> Result<Vec<(String, String, String)>, String> {
     if container.is_empty() {
         return Err(format!("no port specified: {raw}<empty>"));
     }
-    let (start, end) =
-        port_range(&container).map_err(|_| format!("invalid containerPort: {container}"))?;
+    let (start, end) = port_range(&container).map_err(|_| format!("invalid containerPort: {container}"))?;
     let (mut hstart, mut hend) = (0, 0);
     if !host_port.is_empty() {
-        (hstart, hend) =
-            port_range(host_port).map_err(|_| format!("invalid hostPort: {host_port}"))?;
+        (hstart, hend) = port_range(host_port).map_err(|_| format!("invalid hostPort: {host_port}"))?;
     }
     if !host_port.is_empty() && end - start != hend.wrapping_sub(hstart) && end != start {
-        return Err(format!(
-            "invalid ranges specified for container and host Ports: {container} and {host_port}"
-        ));
+        return Err(format!("invalid ranges specified for container and host Ports: {container} and {host_port}"));
     }
     let proto_l = proto.to_lowercase();
     if !["tcp", "udp", "sctp"].contains(&proto_l.as_str()) {
@@ -113,11 +96,7 @@ fn parse_spec(raw: &str) -> Result<Vec<(String, String, String)>, String> {
     }
     let mut out = Vec::new();
     for i in 0..=(end - start) {
-        let mut hp = if host_port.is_empty() {
-            String::new()
-        } else {
-            (hstart + i).to_string()
-        };
+        let mut hp = if host_port.is_empty() { String::new() } else { (hstart + i).to_string() };
         if start == end && hstart != hend {
             hp = format!("{hp}-{hend}");
         }
@@ -136,31 +115,23 @@ pub fn parse_publish(specs: &[String]) -> Result<PortMaps, String> {
     for spec in specs {
         for (port, ip, host_port) in parse_spec(&standard_notation(spec)?)? {
             exposed.insert(port.clone(), json!({}));
-            bindings
-                .entry(port)
-                .or_default()
-                .push(json!({"HostIp": ip, "HostPort": host_port}));
+            bindings.entry(port).or_default().push(json!({"HostIp": ip, "HostPort": host_port}));
         }
     }
     Ok((exposed, bindings))
 }
 
 /// `--expose` values (docker-cli 28's loop over `nat.SplitProtoPort`/`ParsePortRange`).
-pub fn parse_expose(
-    values: &[String],
-    exposed: &mut BTreeMap<String, Value>,
-) -> Result<(), String> {
+pub fn parse_expose(values: &[String], exposed: &mut BTreeMap<String, Value>) -> Result<(), String> {
     for e in values {
         if e.contains(':') {
             return Err(format!("invalid port format for --expose: {e}"));
         }
         let (proto, port) = split_proto_port(e);
-        let (start, end) = port_range(&port)
-            .map_err(|err| format!("invalid range format for --expose: {e}, error: {err}"))?;
+        let (start, end) =
+            port_range(&port).map_err(|err| format!("invalid range format for --expose: {e}, error: {err}"))?;
         for p in start..=end {
-            exposed
-                .entry(format!("{p}/{proto}"))
-                .or_insert_with(|| json!({}));
+            exposed.entry(format!("{p}/{proto}")).or_insert_with(|| json!({}));
         }
     }
     Ok(())
@@ -188,18 +159,10 @@ pub fn displayable_ports(ports: &[Value]) -> String {
     let mut ports: Vec<Port> = ports
         .iter()
         .map(|p| Port {
-            ip: p
-                .get("IP")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
+            ip: p.get("IP").and_then(Value::as_str).unwrap_or("").to_string(),
             private: p.get("PrivatePort").and_then(Value::as_u64).unwrap_or(0),
             public: p.get("PublicPort").and_then(Value::as_u64).unwrap_or(0),
-            kind: p
-                .get("Type")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
+            kind: p.get("Type").and_then(Value::as_str).unwrap_or("").to_string(),
         })
         .collect();
     ports.sort_by(|a, b| {
@@ -247,11 +210,7 @@ pub fn displayable_ports(ports: &[Value]) -> String {
 
 fn form_group(key: &str, start: u64, last: u64) -> String {
     let parts: Vec<&str> = key.split('/').collect();
-    let (ip, kind) = if parts.len() > 1 {
-        (parts[0], parts[1])
-    } else {
-        ("", parts[0])
-    };
+    let (ip, kind) = if parts.len() > 1 { (parts[0], parts[1]) } else { ("", parts[0]) };
     let mut group = start.to_string();
     if start != last {
         group = format!("{group}-{last}");
@@ -307,10 +266,7 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// `docker port` lines from inspect's `NetworkSettings.Ports`.
-pub fn port_lines(
-    ports: &serde_json::Map<String, Value>,
-    filter: Option<&str>,
-) -> Result<Vec<String>, String> {
+pub fn port_lines(ports: &serde_json::Map<String, Value>, filter: Option<&str>) -> Result<Vec<String>, String> {
     let frontends = |v: &Value| -> Vec<String> {
         v.as_array()
             .map(|a| {
@@ -333,10 +289,7 @@ pub fn port_lines(
             if let Err(e) = parse_uint(port, 16) {
                 return Err(format!("Error: invalid port ({port}): {e}"));
             }
-            out = ports
-                .get(&format!("{port}/{proto}"))
-                .map(frontends)
-                .unwrap_or_default();
+            out = ports.get(&format!("{port}/{proto}")).map(frontends).unwrap_or_default();
             if out.is_empty() {
                 return Err(String::new());
             }
@@ -360,10 +313,7 @@ mod tests {
     fn publish(specs: &[&str]) -> Result<(Value, Value), String> {
         let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
         let (e, b) = parse_publish(&specs)?;
-        Ok((
-            serde_json::to_value(e).unwrap(),
-            serde_json::to_value(b).unwrap(),
-        ))
+        Ok((serde_json::to_value(e).unwrap(), serde_json::to_value(b).unwrap()))
     }
 
     #[test]
@@ -409,31 +359,18 @@ mod tests {
         assert_eq!(err("1.2.3:80:80"), "invalid IP address: 1.2.3");
         assert_eq!(err("80/foo"), "invalid proto: foo");
         assert_eq!(err("81-80:80"), "invalid hostPort: 81-80");
-        assert_eq!(
-            err("80-81:90-92"),
-            "invalid ranges specified for container and host Ports: 90-92 and 80-81"
-        );
+        assert_eq!(err("80-81:90-92"), "invalid ranges specified for container and host Ports: 90-92 and 80-81");
         assert_eq!(err(""), "no port specified: <empty>");
         assert_eq!(err("8080:"), "no port specified: 8080:<empty>");
         assert_eq!(err("99999"), "invalid containerPort: 99999");
-        assert_eq!(
-            err("published=1,x"),
-            "invalid publish opts format (should be name=value but got 'x')"
-        );
+        assert_eq!(err("published=1,x"), "invalid publish opts format (should be name=value but got 'x')");
     }
 
     #[test]
     fn expose_like_docker() {
         let mut m = BTreeMap::new();
-        parse_expose(
-            &["7000-7001".into(), "80/udp".into(), "80/foo".into()],
-            &mut m,
-        )
-        .unwrap();
-        assert_eq!(
-            m.keys().cloned().collect::<Vec<_>>(),
-            vec!["7000/tcp", "7001/tcp", "80/foo", "80/udp"]
-        );
+        parse_expose(&["7000-7001".into(), "80/udp".into(), "80/foo".into()], &mut m).unwrap();
+        assert_eq!(m.keys().cloned().collect::<Vec<_>>(), vec!["7000/tcp", "7001/tcp", "80/foo", "80/udp"]);
         assert_eq!(
             parse_expose(&["abc".into()], &mut m).unwrap_err(),
             "invalid range format for --expose: abc, error: strconv.ParseUint: parsing \"abc\": invalid syntax"
@@ -442,10 +379,7 @@ mod tests {
             parse_expose(&["90-80".into()], &mut m).unwrap_err(),
             "invalid range format for --expose: 90-80, error: invalid range specified for port: 90-80"
         );
-        assert_eq!(
-            parse_expose(&["1:2".into()], &mut m).unwrap_err(),
-            "invalid port format for --expose: 1:2"
-        );
+        assert_eq!(parse_expose(&["1:2".into()], &mut m).unwrap_err(), "invalid port format for --expose: 1:2");
     }
 
     #[test]
@@ -463,25 +397,12 @@ mod tests {
             "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
         );
         assert_eq!(displayable_ports(&[p("", 80, 0, "tcp")]), "80/tcp");
+        assert_eq!(displayable_ports(&[p("", 80, 0, "tcp"), p("", 81, 0, "tcp"), p("", 82, 0, "tcp")]), "80-82/tcp");
         assert_eq!(
-            displayable_ports(&[
-                p("", 80, 0, "tcp"),
-                p("", 81, 0, "tcp"),
-                p("", 82, 0, "tcp")
-            ]),
-            "80-82/tcp"
-        );
-        assert_eq!(
-            displayable_ports(&[
-                p("0.0.0.0", 9000, 9000, "tcp"),
-                p("0.0.0.0", 9001, 9001, "tcp")
-            ]),
+            displayable_ports(&[p("0.0.0.0", 9000, 9000, "tcp"), p("0.0.0.0", 9001, 9001, "tcp")]),
             "0.0.0.0:9000-9001->9000-9001/tcp"
         );
-        assert_eq!(
-            displayable_ports(&[p("", 53, 0, "udp"), p("", 80, 0, "tcp")]),
-            "53/udp, 80/tcp"
-        );
+        assert_eq!(displayable_ports(&[p("", 53, 0, "udp"), p("", 80, 0, "tcp")]), "53/udp, 80/tcp");
         assert_eq!(displayable_ports(&[]), "");
     }
 
@@ -495,16 +416,9 @@ mod tests {
         let m = ports.as_object().unwrap();
         assert_eq!(
             port_lines(m, None).unwrap(),
-            vec![
-                "9/udp -> 127.0.0.1:9",
-                "80/tcp -> 0.0.0.0:8080",
-                "80/tcp -> [::]:8080"
-            ]
+            vec!["9/udp -> 127.0.0.1:9", "80/tcp -> 0.0.0.0:8080", "80/tcp -> [::]:8080"]
         );
-        assert_eq!(
-            port_lines(m, Some("80")).unwrap(),
-            vec!["0.0.0.0:8080", "[::]:8080"]
-        );
+        assert_eq!(port_lines(m, Some("80")).unwrap(), vec!["0.0.0.0:8080", "[::]:8080"]);
         assert_eq!(port_lines(m, Some("443")).unwrap_err(), "");
         assert_eq!(
             port_lines(m, Some("x")).unwrap_err(),

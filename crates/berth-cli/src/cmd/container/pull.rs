@@ -22,11 +22,7 @@ impl Reference {
     /// `ParseNormalizedNamed` does. `None` for a full image ID, which is not
     /// a name and is never pulled.
     pub fn parse(s: &str) -> Option<Reference> {
-        let hex64 = |h: &str| {
-            h.len() == 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        };
+        let hex64 = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
         if hex64(s.strip_prefix("sha256:").unwrap_or(s)) {
             return None;
         }
@@ -43,8 +39,7 @@ impl Reference {
             return None;
         }
         let first = name.split('/').next().unwrap_or("");
-        let has_domain = name.contains('/')
-            && (first.contains('.') || first.contains(':') || first == "localhost");
+        let has_domain = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
         let name = if has_domain {
             name.to_string()
         } else if name.contains('/') {
@@ -77,10 +72,7 @@ impl Reference {
 /// Drops docker.io's implicit prefixes.
 pub fn familiar_name(name: &str) -> String {
     let n = name.strip_prefix("docker.io/").unwrap_or(name);
-    n.strip_prefix("library/")
-        .filter(|r| !r.contains('/'))
-        .unwrap_or(n)
-        .to_string()
+    n.strip_prefix("library/").filter(|r| !r.contains('/')).unwrap_or(n).to_string()
 }
 
 /// `POST /images/create?fromImage=&tag=` with the progress shown on stderr
@@ -89,24 +81,13 @@ pub async fn pull(client: &Client, image: &str, platform: Option<&str>, quiet: b
     let Some(r) = Reference::parse(image) else {
         anyhow::bail!("invalid reference format");
     };
-    let tag = r
-        .digest
-        .clone()
-        .or(r.tag.clone())
-        .unwrap_or_else(|| "latest".into());
+    let tag = r.digest.clone().or(r.tag.clone()).unwrap_or_else(|| "latest".into());
     let q = super::super::query(&[
         ("fromImage", r.name.clone()),
         ("tag", tag),
         ("platform", platform.unwrap_or("").to_string()),
     ]);
-    let resp = client
-        .request(
-            Method::POST,
-            &format!("/images/create{q}"),
-            berth_client::empty(),
-            &[],
-        )
-        .await?;
+    let resp = client.request(Method::POST, &format!("/images/create{q}"), berth_client::empty(), &[]).await?;
     let terminal = std::io::stderr().is_terminal();
     let mut display = Display::new(terminal);
     let mut failure = None;
@@ -136,28 +117,19 @@ struct Display {
 
 impl Display {
     fn new(terminal: bool) -> Self {
-        Self {
-            terminal,
-            ids: Vec::new(),
-        }
+        Self { terminal, ids: Vec::new() }
     }
 
     fn show(&mut self, v: &Value, err: &mut dyn Write) {
         let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let (id, status, progress) = (s("id"), s("status"), s("progress"));
-        let has_progress = v
-            .get("progressDetail")
-            .is_some_and(|p| p.as_object().is_some_and(|o| !o.is_empty()))
+        let has_progress = v.get("progressDetail").is_some_and(|p| p.as_object().is_some_and(|o| !o.is_empty()))
             || !progress.is_empty();
         if !self.terminal {
             if has_progress && !progress.is_empty() {
                 return;
             }
-            let line = if id.is_empty() {
-                status
-            } else {
-                format!("{id}: {status}")
-            };
+            let line = if id.is_empty() { status } else { format!("{id}: {status}") };
             let _ = writeln!(err, "{line}");
             return;
         }
@@ -181,11 +153,7 @@ impl Display {
             self.ids.clear();
         }
         let _ = write!(err, "\x1b[2K\r");
-        let prefix = if id.is_empty() {
-            String::new()
-        } else {
-            format!("{id}: ")
-        };
+        let prefix = if id.is_empty() { String::new() } else { format!("{id}: ") };
         if has_progress {
             let _ = write!(err, "{prefix}{status} {progress}\r");
         } else {

@@ -17,27 +17,20 @@ use serde_json::{json, Value};
 use super::opts::{go_bool, ContainerOpts, CreateArgs, RunArgs};
 use super::parse::parse;
 use super::pull::{pull, Reference};
-use super::stream::{
-    forward_signals, monitor_size, restore_on_signals, stream, Ended, StreamConfig, Waiter,
-};
+use super::stream::{forward_signals, monitor_size, restore_on_signals, stream, Ended, StreamConfig, Waiter};
 use super::{client_error_text, error_text, finish, is_not_found, seg, status};
 use crate::cmd::Ctx;
 use crate::tty;
 
 /// The query of `POST /containers/create` (Go's `url.Values` order).
 pub fn create_query(name: Option<&str>, platform: Option<&str>) -> String {
-    crate::cmd::query(&[
-        ("name", name.unwrap_or("").to_string()),
-        ("platform", platform.unwrap_or("").to_string()),
-    ])
+    crate::cmd::query(&[("name", name.unwrap_or("").to_string()), ("platform", platform.unwrap_or("").to_string())])
 }
 
 fn validate_pull(p: &str) -> std::result::Result<(), String> {
     match p {
         "always" | "missing" | "never" | "" => Ok(()),
-        _ => Err(format!(
-            "invalid pull option: '{p}': must be one of \"always\", \"missing\" or \"never\""
-        )),
+        _ => Err(format!("invalid pull option: '{p}': must be one of \"always\", \"missing\" or \"never\"")),
     }
 }
 
@@ -73,10 +66,7 @@ struct CidFile {
 impl CidFile {
     fn new(path: Option<&str>) -> Result<CidFile> {
         let Some(p) = path.filter(|p| !p.is_empty()) else {
-            return Ok(CidFile {
-                path: None,
-                written: false,
-            });
+            return Ok(CidFile { path: None, written: false });
         };
         if std::path::Path::new(p).exists() {
             return Err(status(
@@ -85,28 +75,15 @@ impl CidFile {
             ));
         }
         std::fs::File::create(p).map_err(|e| {
-            status(
-                format!(
-                    "failed to create the container ID file: open {p}: {}",
-                    super::values::go_io_error(&e)
-                ),
-                1,
-            )
+            status(format!("failed to create the container ID file: open {p}: {}", super::values::go_io_error(&e)), 1)
         })?;
-        Ok(CidFile {
-            path: Some(p.to_string()),
-            written: false,
-        })
+        Ok(CidFile { path: Some(p.to_string()), written: false })
     }
 
     fn write(&mut self, id: &str) -> Result<()> {
         if let Some(p) = &self.path {
-            std::fs::write(p, id).map_err(|e| {
-                status(
-                    format!("failed to write the container ID ({id}) to file: {e}"),
-                    1,
-                )
-            })?;
+            std::fs::write(p, id)
+                .map_err(|e| status(format!("failed to write the container ID ({id}) to file: {e}"), 1))?;
             self.written = true;
         }
         Ok(())
@@ -123,21 +100,13 @@ impl Drop for CidFile {
 
 /// docker's `createContainer`: `--pull always` first; on "no such image"
 /// with `--pull missing`, say so, pull, and create again.
-async fn create_container(
-    client: &Client,
-    o: &ContainerOpts,
-    body: &Value,
-    image: &str,
-) -> Result<String> {
+async fn create_container(client: &Client, o: &ContainerOpts, body: &Value, image: &str) -> Result<String> {
     let mut cid = CidFile::new(o.cidfile.as_deref())?;
     let quiet = ContainerOpts::flag(o.quiet);
     if o.pull == "always" {
         pull(client, image, o.platform.as_deref(), quiet).await?;
     }
-    let path = format!(
-        "/containers/create{}",
-        create_query(o.name.as_deref(), o.platform.as_deref())
-    );
+    let path = format!("/containers/create{}", create_query(o.name.as_deref(), o.platform.as_deref()));
     let resp: Value = match client.post_json(&path, Some(body)).await {
         Ok(v) => v,
         Err(e) if is_not_found(&e) && o.pull == "missing" && Reference::parse(image).is_some() => {
@@ -151,31 +120,17 @@ async fn create_container(
         }
         Err(e) => return Err(e.into()),
     };
-    for w in resp
-        .get("Warnings")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for w in resp.get("Warnings").and_then(Value::as_array).into_iter().flatten() {
         if let Some(w) = w.as_str() {
             eprintln!("WARNING: {w}");
         }
     }
-    let id = resp
-        .get("Id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let id = resp.get("Id").and_then(Value::as_str).unwrap_or("").to_string();
     cid.write(&id)?;
     Ok(id)
 }
 
-fn parse_or_status(
-    o: &ContainerOpts,
-    console: (u16, u16),
-    api: &str,
-    command: &str,
-) -> Result<super::parse::Parsed> {
+fn parse_or_status(o: &ContainerOpts, console: (u16, u16), api: &str, command: &str) -> Result<super::parse::Parsed> {
     validate_pull(&o.pull).map_err(|e| status(with_help(&e, command), 125))?;
     parse(o, console, api).map_err(|e| status(e.render(command), 125))
 }
@@ -205,13 +160,7 @@ fn detach_keys_or_default(keys: Option<&str>) -> Vec<u8> {
     }
 }
 
-fn attach_path(
-    id: &str,
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
-    detach_keys: Option<&str>,
-) -> String {
+fn attach_path(id: &str, stdin: bool, stdout: bool, stderr: bool, detach_keys: Option<&str>) -> String {
     let mut q = Vec::new();
     if let Some(k) = detach_keys.filter(|k| !k.is_empty()) {
         q.push(format!("detachKeys={}", berth_client::enc(k)));
@@ -244,29 +193,21 @@ async fn run_inner(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let parsed = parse_or_status(o, tty::size(tty::STDOUT), &api, "run")?;
     let mut body = parsed.body;
     let detach = ContainerOpts::flag(a.detach);
-    let (mut attach_stdin, mut attach_stdout, mut attach_stderr) = (
-        parsed.attach_stdin,
-        parsed.attach_stdout,
-        parsed.attach_stderr,
-    );
+    let (mut attach_stdin, mut attach_stdout, mut attach_stderr) =
+        (parsed.attach_stdin, parsed.attach_stdout, parsed.attach_stderr);
     if !detach {
         if parsed.tty && attach_stdin && !tty::is_terminal(tty::STDIN) {
             return Err(status("the input device is not a TTY", 1));
         }
     } else {
         if parsed.attach_flags != 0 {
-            return Err(status(
-                "conflicting options: cannot specify both --attach and --detach",
-                1,
-            ));
+            return Err(status("conflicting options: cannot specify both --attach and --detach", 1));
         }
         (attach_stdin, attach_stdout, attach_stderr) = (false, false, false);
         detach_body(&mut body);
     }
 
-    let id = create_container(&client, o, &body, &parsed.image)
-        .await
-        .map_err(to_status_error)?;
+    let id = create_container(&client, o, &body, &parsed.image).await.map_err(to_status_error)?;
 
     if a.sig_proxy {
         forward_signals(client.clone(), id.clone());
@@ -281,16 +222,7 @@ async fn run_inner(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let mut streaming = None;
     if attach {
         let h = client
-            .hijack(
-                &attach_path(
-                    &id,
-                    attach_stdin,
-                    attach_stdout,
-                    attach_stderr,
-                    a.detach_keys.as_deref(),
-                ),
-                None,
-            )
+            .hijack(&attach_path(&id, attach_stdin, attach_stdout, attach_stderr, a.detach_keys.as_deref()), None)
             .await
             .map_err(|e| status(client_error_text(&e), 1))?;
         let cfg = StreamConfig {
@@ -303,21 +235,10 @@ async fn run_inner(ctx: &Ctx, a: RunArgs) -> Result<i32> {
         streaming = Some(tokio::spawn(stream(h, cfg)));
     }
 
-    let condition = if parsed.auto_remove {
-        "removed"
-    } else {
-        "next-exit"
-    };
-    let waiter = Waiter::new(&client, &id, condition)
-        .await
-        .map_err(|e| to_status_error(e.into()));
+    let condition = if parsed.auto_remove { "removed" } else { "next-exit" };
+    let waiter = Waiter::new(&client, &id, condition).await.map_err(|e| to_status_error(e.into()));
 
-    let start = super::call(
-        &client,
-        Method::POST,
-        &format!("/containers/{}/start", seg(&id)),
-    )
-    .await;
+    let start = super::call(&client, Method::POST, &format!("/containers/{}/start", seg(&id))).await;
     if let Err(e) = start {
         if let Some(s) = streaming.take() {
             s.abort();
@@ -393,13 +314,7 @@ async fn start_inner(ctx: &Ctx, a: StartArgs) -> Result<i32> {
     if !(attach || interactive) {
         let mut failed = Vec::new();
         for c in &a.containers {
-            match super::call(
-                &client,
-                Method::POST,
-                &format!("/containers/{}/start", seg(c)),
-            )
-            .await
-            {
+            match super::call(&client, Method::POST, &format!("/containers/{}/start", seg(c))).await {
                 Ok(()) => println!("{c}"),
                 Err(e) => {
                     eprintln!("{}", client_error_text(&e));
@@ -408,51 +323,25 @@ async fn start_inner(ctx: &Ctx, a: StartArgs) -> Result<i32> {
             }
         }
         if !failed.is_empty() {
-            return Err(status(
-                format!("Error: failed to start containers: {}", failed.join(", ")),
-                1,
-            ));
+            return Err(status(format!("Error: failed to start containers: {}", failed.join(", ")), 1));
         }
         return Ok(0);
     }
     if a.containers.len() > 1 {
-        return Err(status(
-            "you cannot start and attach multiple containers at once",
-            1,
-        ));
+        return Err(status("you cannot start and attach multiple containers at once", 1));
     }
-    let info: Value = client
-        .get_json(&format!("/containers/{}/json", seg(&a.containers[0])))
-        .await?;
-    let id = info
-        .get("Id")
-        .and_then(Value::as_str)
-        .unwrap_or(&a.containers[0])
-        .to_string();
-    let tty_mode = info
-        .pointer("/Config/Tty")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let open_stdin = info
-        .pointer("/Config/OpenStdin")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let auto_remove = info
-        .pointer("/HostConfig/AutoRemove")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let info: Value = client.get_json(&format!("/containers/{}/json", seg(&a.containers[0]))).await?;
+    let id = info.get("Id").and_then(Value::as_str).unwrap_or(&a.containers[0]).to_string();
+    let tty_mode = info.pointer("/Config/Tty").and_then(Value::as_bool).unwrap_or(false);
+    let open_stdin = info.pointer("/Config/OpenStdin").and_then(Value::as_bool).unwrap_or(false);
+    let auto_remove = info.pointer("/HostConfig/AutoRemove").and_then(Value::as_bool).unwrap_or(false);
     if !tty_mode {
         forward_signals(client.clone(), id.clone());
     } else if interactive && open_stdin {
         restore_on_signals();
     }
     let stdin = interactive && open_stdin;
-    let h = client
-        .hijack(
-            &attach_path(&id, stdin, true, true, a.detach_keys.as_deref()),
-            None,
-        )
-        .await?;
+    let h = client.hijack(&attach_path(&id, stdin, true, true, a.detach_keys.as_deref()), None).await?;
     let cfg = StreamConfig {
         tty: tty_mode,
         stdin,
@@ -461,19 +350,8 @@ async fn start_inner(ctx: &Ctx, a: StartArgs) -> Result<i32> {
         detach_keys: detach_keys_or_default(a.detach_keys.as_deref()),
     };
     let streaming = tokio::spawn(stream(h, cfg));
-    let waiter = Waiter::new(
-        &client,
-        &id,
-        if auto_remove { "removed" } else { "next-exit" },
-    )
-    .await;
-    if let Err(e) = super::call(
-        &client,
-        Method::POST,
-        &format!("/containers/{}/start", seg(&id)),
-    )
-    .await
-    {
+    let waiter = Waiter::new(&client, &id, if auto_remove { "removed" } else { "next-exit" }).await;
+    if let Err(e) = super::call(&client, Method::POST, &format!("/containers/{}/start", seg(&id))).await {
         streaming.abort();
         let _ = streaming.await;
         tty::restore();
@@ -511,31 +389,16 @@ pub struct AttachArgs {
 }
 
 async fn inspect_and_check_state(client: &Client, name: &str) -> Result<Value> {
-    let c: Value = client
-        .get_json(&format!("/containers/{}/json", seg(name)))
-        .await?;
-    let state = |k: &str| {
-        c.pointer(&format!("/State/{k}"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    };
+    let c: Value = client.get_json(&format!("/containers/{}/json", seg(name))).await?;
+    let state = |k: &str| c.pointer(&format!("/State/{k}")).and_then(Value::as_bool).unwrap_or(false);
     if !state("Running") {
-        return Err(status(
-            "You cannot attach to a stopped container, start it first",
-            1,
-        ));
+        return Err(status("You cannot attach to a stopped container, start it first", 1));
     }
     if state("Paused") {
-        return Err(status(
-            "You cannot attach to a paused container, unpause it first",
-            1,
-        ));
+        return Err(status("You cannot attach to a paused container, unpause it first", 1));
     }
     if state("Restarting") {
-        return Err(status(
-            "You cannot attach to a restarting container, wait until it is running",
-            1,
-        ));
+        return Err(status("You cannot attach to a restarting container, wait until it is running", 1));
     }
     Ok(c)
 }
@@ -549,14 +412,8 @@ async fn attach_inner(ctx: &Ctx, a: AttachArgs) -> Result<i32> {
     // docker asks for the exit status before anything else.
     let waiter = Waiter::new(&client, &a.container, "").await;
     let c = inspect_and_check_state(&client, &a.container).await?;
-    let tty_mode = c
-        .pointer("/Config/Tty")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let open_stdin = c
-        .pointer("/Config/OpenStdin")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let tty_mode = c.pointer("/Config/Tty").and_then(Value::as_bool).unwrap_or(false);
+    let open_stdin = c.pointer("/Config/OpenStdin").and_then(Value::as_bool).unwrap_or(false);
     let no_stdin = a.no_stdin.unwrap_or(false);
     if tty_mode && !no_stdin && !tty::is_terminal(tty::STDIN) {
         return Err(status("the input device is not a TTY", 1));
@@ -567,19 +424,10 @@ async fn attach_inner(ctx: &Ctx, a: AttachArgs) -> Result<i32> {
     } else if tty_mode && stdin {
         restore_on_signals();
     }
-    let h = client
-        .hijack(
-            &attach_path(&a.container, stdin, true, true, a.detach_keys.as_deref()),
-            None,
-        )
-        .await?;
+    let h = client.hijack(&attach_path(&a.container, stdin, true, true, a.detach_keys.as_deref()), None).await?;
     inspect_and_check_state(&client, &a.container).await?;
     if tty_mode && tty::is_terminal(tty::STDOUT) {
-        monitor_size(
-            client.clone(),
-            format!("/containers/{}", seg(&a.container)),
-            true,
-        );
+        monitor_size(client.clone(), format!("/containers/{}", seg(&a.container)), true);
     }
     let cfg = StreamConfig {
         tty: tty_mode,
@@ -606,10 +454,7 @@ mod tests {
     #[test]
     fn queries_like_docker() {
         assert_eq!(create_query(Some("web"), None), "?name=web");
-        assert_eq!(
-            create_query(None, Some("linux/amd64")),
-            "?platform=linux%2Famd64"
-        );
+        assert_eq!(create_query(None, Some("linux/amd64")), "?platform=linux%2Famd64");
         assert_eq!(create_query(None, None), "");
         assert_eq!(
             attach_path("abc", true, true, true, None),
@@ -631,8 +476,7 @@ mod tests {
             let s = err.downcast_ref::<super::super::StatusError>().unwrap();
             (s.code, s.message.clone())
         };
-        let (code, msg) =
-            e("failed to create task: exec: \"foo\": executable file not found in $PATH: unknown");
+        let (code, msg) = e("failed to create task: exec: \"foo\": executable file not found in $PATH: unknown");
         assert_eq!(code, 127);
         assert_eq!(
             msg,

@@ -122,12 +122,7 @@ pub fn write_out(stream: Stream, data: &[u8]) -> std::io::Result<()> {
             (e.write_all(data).and_then(|_| e.flush()), "/dev/stderr")
         }
     };
-    r.map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("write {name}: {}", super::values::go_io_error(&e)),
-        )
-    })
+    r.map_err(|e| std::io::Error::new(e.kind(), format!("write {name}: {}", super::values::go_io_error(&e))))
 }
 
 /// Streams until the output ends, the input ends with nothing to wait for,
@@ -141,11 +136,7 @@ pub async fn stream(h: Hijacked, cfg: StreamConfig) -> Result<Ended> {
     } else {
         None
     };
-    let Hijacked {
-        mut reader,
-        mut writer,
-        ..
-    } = h;
+    let Hijacked { mut reader, mut writer, .. } = h;
     let has_output = cfg.stdout || cfg.stderr;
 
     let output = async {
@@ -178,11 +169,7 @@ pub async fn stream(h: Hijacked, cfg: StreamConfig) -> Result<Ended> {
     let input = async {
         if cfg.stdin {
             let mut rx = stdin_chunks();
-            let keys = if cfg.tty {
-                cfg.detach_keys.clone()
-            } else {
-                Vec::new()
-            };
+            let keys = if cfg.tty { cfg.detach_keys.clone() } else { Vec::new() };
             let mut proxy = EscapeProxy::new(keys);
             while let Some(chunk) = rx.recv().await {
                 let Ok(chunk) = chunk else { break };
@@ -280,13 +267,7 @@ async fn resize_once(client: &Client, path_prefix: &str, h: u16, w: u16) -> bool
     if h == 0 && w == 0 {
         return true;
     }
-    super::call(
-        client,
-        Method::POST,
-        &format!("{path_prefix}/resize?h={h}&w={w}"),
-    )
-    .await
-    .is_ok()
+    super::call(client, Method::POST, &format!("{path_prefix}/resize?h={h}&w={w}")).await.is_ok()
 }
 
 /// docker's `MonitorTtySize`: size the remote TTY like the local one now
@@ -297,13 +278,7 @@ pub fn monitor_size(client: Client, path_prefix: String, bump: bool) {
     tokio::spawn(async move {
         let (h, w) = tty::size(tty::STDOUT);
         if bump {
-            let _ = resize_once(
-                &client,
-                &path_prefix,
-                h.saturating_add(1),
-                w.saturating_add(1),
-            )
-            .await;
+            let _ = resize_once(&client, &path_prefix, h.saturating_add(1), w.saturating_add(1)).await;
         }
         if !resize_once(&client, &path_prefix, h, w).await {
             let mut ok = false;
@@ -319,9 +294,7 @@ pub fn monitor_size(client: Client, path_prefix: String, bump: bool) {
                 eprintln!("failed to resize tty, using default size");
             }
         }
-        let Ok(mut winch) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-        else {
+        let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else {
             return;
         };
         while winch.recv().await.is_some() {
@@ -352,41 +325,24 @@ pub struct Waiter {
 }
 
 impl Waiter {
-    pub async fn new(
-        client: &Client,
-        id: &str,
-        condition: &str,
-    ) -> std::result::Result<Waiter, berth_client::Error> {
-        let q = if condition.is_empty() {
-            String::new()
-        } else {
-            format!("?condition={condition}")
-        };
+    pub async fn new(client: &Client, id: &str, condition: &str) -> std::result::Result<Waiter, berth_client::Error> {
+        let q = if condition.is_empty() { String::new() } else { format!("?condition={condition}") };
         let path = format!("/containers/{}/wait{q}", super::seg(id));
         let c = client.clone();
-        let mut handle = tokio::spawn(async move {
-            c.request(Method::POST, &path, berth_client::empty(), &[])
-                .await
-        });
+        let mut handle = tokio::spawn(async move { c.request(Method::POST, &path, berth_client::empty(), &[]).await });
         match tokio::time::timeout(WAIT_HEADERS_GRACE, &mut handle).await {
             Ok(joined) => {
                 let response = joined.map_err(|e| berth_client::Error::Http(e.to_string()))??;
-                Ok(Waiter {
-                    state: WaitState::Ready(response),
-                })
+                Ok(Waiter { state: WaitState::Ready(response) })
             }
-            Err(_) => Ok(Waiter {
-                state: WaitState::Pending(handle),
-            }),
+            Err(_) => Ok(Waiter { state: WaitState::Pending(handle) }),
         }
     }
 
     async fn body(self) -> std::result::Result<serde_json::Value, berth_client::Error> {
         let response = match self.state {
             WaitState::Ready(r) => r,
-            WaitState::Pending(h) => h
-                .await
-                .map_err(|e| berth_client::Error::Http(e.to_string()))??,
+            WaitState::Pending(h) => h.await.map_err(|e| berth_client::Error::Http(e.to_string()))??,
         };
         berth_client::read_json::<serde_json::Value>(response).await
     }
@@ -395,23 +351,14 @@ impl Waiter {
     pub async fn status(self) -> i32 {
         match self.body().await {
             Ok(v) => {
-                if let Some(msg) = v
-                    .pointer("/Error/Message")
-                    .and_then(|m| m.as_str())
-                    .filter(|m| !m.is_empty())
-                {
+                if let Some(msg) = v.pointer("/Error/Message").and_then(|m| m.as_str()).filter(|m| !m.is_empty()) {
                     eprintln!("Error waiting for container: {msg}");
                     return 125;
                 }
-                v.get("StatusCode")
-                    .and_then(serde_json::Value::as_i64)
-                    .unwrap_or(0) as i32
+                v.get("StatusCode").and_then(serde_json::Value::as_i64).unwrap_or(0) as i32
             }
             Err(e) => {
-                eprintln!(
-                    "error waiting for container: {}",
-                    super::client_error_text(&e)
-                );
+                eprintln!("error waiting for container: {}", super::client_error_text(&e));
                 125
             }
         }
@@ -422,16 +369,10 @@ impl Waiter {
     pub async fn result(self) -> std::result::Result<i64, String> {
         match self.body().await {
             Ok(v) => {
-                if let Some(msg) = v
-                    .pointer("/Error/Message")
-                    .and_then(|m| m.as_str())
-                    .filter(|m| !m.is_empty())
-                {
+                if let Some(msg) = v.pointer("/Error/Message").and_then(|m| m.as_str()).filter(|m| !m.is_empty()) {
                     return Err(msg.to_string());
                 }
-                Ok(v.get("StatusCode")
-                    .and_then(serde_json::Value::as_i64)
-                    .unwrap_or(0))
+                Ok(v.get("StatusCode").and_then(serde_json::Value::as_i64).unwrap_or(0))
             }
             Err(e) => Err(super::client_error_text(&e)),
         }
@@ -461,20 +402,11 @@ mod tests {
         assert_eq!(feed_all(&keys, &[b"abc"]), (b"abc".to_vec(), false));
         assert_eq!(feed_all(&keys, &[b"ab\x10\x11cd"]), (b"ab".to_vec(), true));
         // Split across reads.
-        assert_eq!(
-            feed_all(&keys, &[b"ab\x10", b"\x11"]),
-            (b"ab".to_vec(), true)
-        );
+        assert_eq!(feed_all(&keys, &[b"ab\x10", b"\x11"]), (b"ab".to_vec(), true));
         // A lone ctrl-p is held, then released when the next byte is not ctrl-q.
-        assert_eq!(
-            feed_all(&keys, &[b"a\x10", b"b"]),
-            (b"a\x10b".to_vec(), false)
-        );
+        assert_eq!(feed_all(&keys, &[b"a\x10", b"b"]), (b"a\x10b".to_vec(), false));
         // ctrl-p ctrl-p ctrl-q still detaches.
-        assert_eq!(
-            feed_all(&keys, &[b"\x10\x10\x11"]),
-            (b"\x10".to_vec(), true)
-        );
+        assert_eq!(feed_all(&keys, &[b"\x10\x10\x11"]), (b"\x10".to_vec(), true));
         // A single-key sequence.
         assert_eq!(feed_all(&[1], &[b"xy\x01z"]), (b"xy".to_vec(), true));
         // No keys: everything passes.

@@ -7,12 +7,7 @@ use std::net::IpAddr;
 /// Go's `strconv.ParseInt(s, 10, bits)` with its error text.
 pub fn parse_int(s: &str, bits: u32) -> Result<i64, String> {
     let syntax = || format!("strconv.ParseInt: parsing {}: invalid syntax", go_quote(s));
-    let range = || {
-        format!(
-            "strconv.ParseInt: parsing {}: value out of range",
-            go_quote(s)
-        )
-    };
+    let range = || format!("strconv.ParseInt: parsing {}: value out of range", go_quote(s));
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(syntax());
@@ -28,22 +23,11 @@ pub fn parse_int(s: &str, bits: u32) -> Result<i64, String> {
 /// Go's `strconv.ParseUint(s, 10, bits)`.
 pub fn parse_uint(s: &str, bits: u32) -> Result<u64, String> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "strconv.ParseUint: parsing {}: invalid syntax",
-            go_quote(s)
-        ));
+        return Err(format!("strconv.ParseUint: parsing {}: invalid syntax", go_quote(s)));
     }
-    let v: u128 = s.parse().map_err(|_| {
-        format!(
-            "strconv.ParseUint: parsing {}: value out of range",
-            go_quote(s)
-        )
-    })?;
+    let v: u128 = s.parse().map_err(|_| format!("strconv.ParseUint: parsing {}: value out of range", go_quote(s)))?;
     if v >= (1u128 << bits) {
-        return Err(format!(
-            "strconv.ParseUint: parsing {}: value out of range",
-            go_quote(s)
-        ));
+        return Err(format!("strconv.ParseUint: parsing {}: value out of range", go_quote(s)));
     }
     Ok(v as u64)
 }
@@ -58,9 +42,7 @@ pub fn go_quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -74,17 +56,10 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
     let Some(sep) = s.rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ') else {
         return Err(invalid());
     };
-    let (num, sfx) = if s.as_bytes()[sep] != b' ' {
-        (&s[..sep + 1], &s[sep + 1..])
-    } else {
-        (&s[..sep], &s[sep + 1..])
-    };
-    let size: f64 = num.parse().map_err(|_| {
-        format!(
-            "strconv.ParseFloat: parsing {}: invalid syntax",
-            go_quote(num)
-        )
-    })?;
+    let (num, sfx) =
+        if s.as_bytes()[sep] != b' ' { (&s[..sep + 1], &s[sep + 1..]) } else { (&s[..sep], &s[sep + 1..]) };
+    let size: f64 =
+        num.parse().map_err(|_| format!("strconv.ParseFloat: parsing {}: invalid syntax", go_quote(num)))?;
     if size < 0.0 {
         return Err(invalid());
     }
@@ -98,11 +73,7 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
     let lower = sfx.to_lowercase();
     let b = lower.as_bytes();
     if b[0] == b'b' {
-        return if b.len() > 1 {
-            Err(bad())
-        } else {
-            Ok(size as i64)
-        };
+        return if b.len() > 1 { Err(bad()) } else { Ok(size as i64) };
     }
     let mul: f64 = match b[0] {
         b'k' => 1024.0,
@@ -131,10 +102,7 @@ pub fn parse_cpus(s: &str) -> Result<i64, String> {
         (a, b)
     } else {
         let (mantissa, exp) = match s.find(['e', 'E']) {
-            Some(i) => (
-                &s[..i],
-                s[i + 1..].parse::<i32>().map_err(|_| not_rational())?,
-            ),
+            Some(i) => (&s[..i], s[i + 1..].parse::<i32>().map_err(|_| not_rational())?),
             None => (s, 0),
         };
         let (neg, m) = match mantissa.strip_prefix('-') {
@@ -142,25 +110,16 @@ pub fn parse_cpus(s: &str) -> Result<i64, String> {
             None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
         };
         let (int, frac) = m.split_once('.').unwrap_or((m, ""));
-        if (int.is_empty() && frac.is_empty())
-            || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-        {
+        if (int.is_empty() && frac.is_empty()) || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
             return Err(not_rational());
         }
         let digits: i128 = format!("{int}{frac}").parse().map_err(|_| not_rational())?;
         let scale = exp - frac.len() as i32;
         if scale.abs() > 30 {
-            return Err(if scale < 0 {
-                "value is too precise".into()
-            } else {
-                not_rational()
-            });
+            return Err(if scale < 0 { "value is too precise".into() } else { not_rational() });
         }
-        let (mut n, d) = if scale >= 0 {
-            (digits * 10i128.pow(scale as u32), 1)
-        } else {
-            (digits, 10i128.pow((-scale) as u32))
-        };
+        let (mut n, d) =
+            if scale >= 0 { (digits * 10i128.pow(scale as u32), 1) } else { (digits, 10i128.pow((-scale) as u32)) };
         if neg {
             n = -n;
         }
@@ -188,18 +147,14 @@ pub fn go_duration(s: &str) -> Result<i64, String> {
     }
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let num = &rest[..num_end];
         if num.is_empty() || num == "." {
             return Err(invalid());
         }
         let v: f64 = num.parse().map_err(|_| invalid())?;
         rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let mul = match unit {
@@ -210,13 +165,7 @@ pub fn go_duration(s: &str) -> Result<i64, String> {
             "m" => 60e9,
             "h" => 3600e9,
             "" => return Err(format!("time: missing unit in duration {}", go_quote(s))),
-            u => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    go_quote(u),
-                    go_quote(s)
-                ))
-            }
+            u => return Err(format!("time: unknown unit {} in duration {}", go_quote(u), go_quote(s))),
         };
         total += v * mul;
     }
@@ -261,11 +210,7 @@ pub fn parse_ulimit(val: &str) -> Result<(String, i64, i64), String> {
             let h = parse_int(h, 64)?;
             (parse_int(s, 64)?, h)
         }
-        _ => {
-            return Err(format!(
-                "too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`"
-            ))
-        }
+        _ => return Err(format!("too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`")),
     };
     if hard != -1 {
         if soft == -1 {
@@ -274,9 +219,7 @@ pub fn parse_ulimit(val: &str) -> Result<(String, i64, i64), String> {
             ));
         }
         if soft > hard {
-            return Err(format!(
-                "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
-            ));
+            return Err(format!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"));
         }
     }
     Ok((name.to_string(), soft, hard))
@@ -295,9 +238,9 @@ pub fn parse_restart(policy: &str) -> Result<(String, i64), String> {
     let count = if count.is_empty() {
         0
     } else {
-        count.parse::<i64>().map_err(|_| {
-            "invalid restart policy format: maximum retry count must be an integer".to_string()
-        })?
+        count
+            .parse::<i64>()
+            .map_err(|_| "invalid restart policy format: maximum retry count must be an integer".to_string())?
     };
     Ok((name.to_string(), count))
 }
@@ -321,10 +264,7 @@ pub fn validate_env(val: &str) -> Result<String, String> {
 }
 
 pub fn validate_label(val: &str) -> Result<String, String> {
-    let key = val
-        .split_once('=')
-        .map_or(val, |(k, _)| k)
-        .trim_start_matches([' ', '\t']);
+    let key = val.split_once('=').map_or(val, |(k, _)| k).trim_start_matches([' ', '\t']);
     if key.is_empty() {
         return Err(format!("invalid label '{val}': empty name"));
     }
@@ -664,12 +604,8 @@ pub fn parse_security_opts(opts: &[String]) -> Result<(Vec<String>, bool), Strin
             continue;
         }
         if k == "seccomp" && v != "builtin" && v != "unconfined" {
-            let data = std::fs::read(v).map_err(|e| {
-                format!(
-                    "opening seccomp profile ({v}) failed: open {v}: {}",
-                    go_io_error(&e)
-                )
-            })?;
+            let data = std::fs::read(v)
+                .map_err(|e| format!("opening seccomp profile ({v}) failed: open {v}: {}", go_io_error(&e)))?;
             let parsed: serde_json::Value = serde_json::from_slice(&data)
                 .map_err(|e| format!("compacting json for seccomp profile ({v}) failed: {e}"))?;
             out.push(format!("seccomp={parsed}"));
@@ -704,14 +640,8 @@ mod tests {
         assert_eq!(parse_cpus("2"), Ok(2_000_000_000));
         assert_eq!(parse_cpus("3/2"), Ok(1_500_000_000));
         assert_eq!(parse_cpus("1e-3"), Ok(1_000_000));
-        assert_eq!(
-            parse_cpus("abc"),
-            Err("failed to parse abc as a rational number".into())
-        );
-        assert_eq!(
-            parse_cpus("0.0000000001"),
-            Err("value is too precise".into())
-        );
+        assert_eq!(parse_cpus("abc"), Err("failed to parse abc as a rational number".into()));
+        assert_eq!(parse_cpus("0.0000000001"), Err("value is too precise".into()));
     }
 
     #[test]
@@ -723,46 +653,25 @@ mod tests {
         assert_eq!(go_duration("-1s"), Ok(-1_000_000_000));
         assert_eq!(go_duration("0"), Ok(0));
         assert_eq!(go_duration("x"), Err("time: invalid duration \"x\"".into()));
-        assert_eq!(
-            go_duration("5"),
-            Err("time: missing unit in duration \"5\"".into())
-        );
-        assert_eq!(
-            go_duration("5y"),
-            Err("time: unknown unit \"y\" in duration \"5y\"".into())
-        );
+        assert_eq!(go_duration("5"), Err("time: missing unit in duration \"5\"".into()));
+        assert_eq!(go_duration("5y"), Err("time: unknown unit \"y\" in duration \"5y\"".into()));
     }
 
     #[test]
     fn ulimits_like_go_units() {
-        assert_eq!(
-            parse_ulimit("nofile=1024:2048"),
-            Ok(("nofile".into(), 1024, 2048))
-        );
+        assert_eq!(parse_ulimit("nofile=1024:2048"), Ok(("nofile".into(), 1024, 2048)));
         assert_eq!(parse_ulimit("nproc=10"), Ok(("nproc".into(), 10, 10)));
         assert_eq!(parse_ulimit("core=-1"), Ok(("core".into(), -1, -1)));
-        assert_eq!(
-            parse_ulimit("nofile"),
-            Err("invalid ulimit argument: nofile".into())
-        );
-        assert_eq!(
-            parse_ulimit("nofile=a"),
-            Err("strconv.ParseInt: parsing \"a\": invalid syntax".into())
-        );
+        assert_eq!(parse_ulimit("nofile"), Err("invalid ulimit argument: nofile".into()));
+        assert_eq!(parse_ulimit("nofile=a"), Err("strconv.ParseInt: parsing \"a\": invalid syntax".into()));
         assert_eq!(
             parse_ulimit("nofile=10:5"),
             Err("ulimit soft limit must be less than or equal to hard limit: 10 > 5".into())
         );
-        assert_eq!(
-            parse_ulimit("foo=1"),
-            Err("invalid ulimit type: foo".into())
-        );
+        assert_eq!(parse_ulimit("foo=1"), Err("invalid ulimit type: foo".into()));
         assert_eq!(
             parse_ulimit("nofile=1:2:3"),
-            Err(
-                "too many limit value arguments - 1:2:3, can only have up to two, `soft[:hard]`"
-                    .into()
-            )
+            Err("too many limit value arguments - 1:2:3, can only have up to two, `soft[:hard]`".into())
         );
     }
 
@@ -775,10 +684,7 @@ mod tests {
             parse_restart("on-failure:x"),
             Err("invalid restart policy format: maximum retry count must be an integer".into())
         );
-        assert_eq!(
-            parse_restart(":3"),
-            Err("invalid restart policy format: no policy provided before colon".into())
-        );
+        assert_eq!(parse_restart(":3"), Err("invalid restart policy format: no policy provided before colon".into()));
     }
 
     #[test]
@@ -786,55 +692,19 @@ mod tests {
         assert_eq!(validate_extra_host("foo:1.2.3.4"), Ok("foo:1.2.3.4".into()));
         assert_eq!(validate_extra_host("foo=[::1]"), Ok("foo:::1".into()));
         assert_eq!(validate_extra_host("foo:::1"), Ok("foo:::1".into()));
-        assert_eq!(
-            validate_extra_host("gw:host-gateway"),
-            Ok("gw:host-gateway".into())
-        );
-        assert_eq!(
-            validate_extra_host("foo"),
-            Err("bad format for add-host: \"foo\"".into())
-        );
-        assert_eq!(
-            validate_extra_host("foo:bad"),
-            Err("invalid IP address in add-host: \"bad\"".into())
-        );
-        assert_eq!(
-            validate_label("=x"),
-            Err("invalid label '=x': empty name".into())
-        );
-        assert_eq!(
-            validate_label("a b=c"),
-            Err("label 'a b' contains whitespaces".into())
-        );
-        assert_eq!(
-            validate_env("=x"),
-            Err("invalid environment variable: =x".into())
-        );
-        assert_eq!(
-            validate_env("BERTH_SURELY_UNSET_VAR"),
-            Ok("BERTH_SURELY_UNSET_VAR".into())
-        );
-        assert_eq!(
-            validate_ip("bad"),
-            Err("IP address is not correctly formatted: bad".into())
-        );
+        assert_eq!(validate_extra_host("gw:host-gateway"), Ok("gw:host-gateway".into()));
+        assert_eq!(validate_extra_host("foo"), Err("bad format for add-host: \"foo\"".into()));
+        assert_eq!(validate_extra_host("foo:bad"), Err("invalid IP address in add-host: \"bad\"".into()));
+        assert_eq!(validate_label("=x"), Err("invalid label '=x': empty name".into()));
+        assert_eq!(validate_label("a b=c"), Err("label 'a b' contains whitespaces".into()));
+        assert_eq!(validate_env("=x"), Err("invalid environment variable: =x".into()));
+        assert_eq!(validate_env("BERTH_SURELY_UNSET_VAR"), Ok("BERTH_SURELY_UNSET_VAR".into()));
+        assert_eq!(validate_ip("bad"), Err("IP address is not correctly formatted: bad".into()));
         assert_eq!(validate_ip(" 8.8.8.8"), Ok("8.8.8.8".into()));
-        assert_eq!(
-            validate_dns_search("example.com."),
-            Ok("example.com".into())
-        );
-        assert_eq!(
-            validate_dns_search("123"),
-            Err("123 is not a valid domain".into())
-        );
-        assert_eq!(
-            validate_sysctl("kernel.foo=1"),
-            Err("sysctl 'kernel.foo=1' is not allowed".into())
-        );
-        assert_eq!(
-            validate_sysctl("net.ipv4.ip_forward=1"),
-            Ok("net.ipv4.ip_forward=1".into())
-        );
+        assert_eq!(validate_dns_search("example.com."), Ok("example.com".into()));
+        assert_eq!(validate_dns_search("123"), Err("123 is not a valid domain".into()));
+        assert_eq!(validate_sysctl("kernel.foo=1"), Err("sysctl 'kernel.foo=1' is not allowed".into()));
+        assert_eq!(validate_sysctl("net.ipv4.ip_forward=1"), Ok("net.ipv4.ip_forward=1".into()));
         assert!(valid_mac("02:42:ac:11:00:02"));
         assert!(valid_mac("02-42-ac-11-00-02"));
         assert!(!valid_mac("bad"));
@@ -843,24 +713,11 @@ mod tests {
     #[test]
     fn kv_files() {
         std::env::set_var("BERTH_KV_TEST_FOO", "fooval");
-        let got = parse_kv(
-            b"A=1\n# comment\nB_UNSET_X\nBERTH_KV_TEST_FOO\n  C=spaced \nD= x\n",
-            true,
-        )
-        .unwrap();
-        assert_eq!(
-            got,
-            vec!["A=1", "BERTH_KV_TEST_FOO=fooval", "C=spaced ", "D= x"]
-        );
+        let got = parse_kv(b"A=1\n# comment\nB_UNSET_X\nBERTH_KV_TEST_FOO\n  C=spaced \nD= x\n", true).unwrap();
+        assert_eq!(got, vec!["A=1", "BERTH_KV_TEST_FOO=fooval", "C=spaced ", "D= x"]);
         assert_eq!(parse_kv(b"l1=v1\nl2\n", false).unwrap(), vec!["l1=v1"]);
-        assert_eq!(
-            parse_kv(b"  C = x\n", true).unwrap_err(),
-            "variable 'C ' contains whitespaces"
-        );
-        assert_eq!(
-            parse_kv(b"=x\n", true).unwrap_err(),
-            "no variable name on line '=x'"
-        );
+        assert_eq!(parse_kv(b"  C = x\n", true).unwrap_err(), "variable 'C ' contains whitespaces");
+        assert_eq!(parse_kv(b"=x\n", true).unwrap_err(), "no variable name on line '=x'");
         assert_eq!(
             read_kv_file("/nonexistent/env", true).unwrap_err(),
             "open /nonexistent/env: no such file or directory"
@@ -870,18 +727,9 @@ mod tests {
     #[test]
     fn devices() {
         let d = |s: &str| parse_device(s);
-        assert_eq!(
-            d("/dev/fuse"),
-            Ok(("/dev/fuse".into(), "/dev/fuse".into(), "rwm".into()))
-        );
-        assert_eq!(
-            d("/dev/null:/dev/xnull:rw"),
-            Ok(("/dev/null".into(), "/dev/xnull".into(), "rw".into()))
-        );
-        assert_eq!(
-            d("/dev/sda:r"),
-            Ok(("/dev/sda".into(), "/dev/sda".into(), "r".into()))
-        );
+        assert_eq!(d("/dev/fuse"), Ok(("/dev/fuse".into(), "/dev/fuse".into(), "rwm".into())));
+        assert_eq!(d("/dev/null:/dev/xnull:rw"), Ok(("/dev/null".into(), "/dev/xnull".into(), "rw".into())));
+        assert_eq!(d("/dev/sda:r"), Ok(("/dev/sda".into(), "/dev/sda".into(), "r".into())));
         assert_eq!(d(""), Err("bad format for path: ".into()));
         assert_eq!(d("a:b:c:d"), Err("bad format for path: a:b:c:d".into()));
         assert_eq!(d("/dev/a:rwz"), Err("rwz is not an absolute path".into()));
@@ -890,22 +738,11 @@ mod tests {
 
     #[test]
     fn security_opts() {
-        let v =
-            |a: &[&str]| parse_security_opts(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let v = |a: &[&str]| parse_security_opts(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(v(&["no-new-privileges"]), Ok((vec!["no-new-privileges".into()], false)));
         assert_eq!(
-            v(&["no-new-privileges"]),
-            Ok((vec!["no-new-privileges".into()], false))
-        );
-        assert_eq!(
-            v(&[
-                "seccomp=unconfined",
-                "label=disable",
-                "systempaths=unconfined"
-            ]),
-            Ok((
-                vec!["seccomp=unconfined".into(), "label=disable".into()],
-                true
-            ))
+            v(&["seccomp=unconfined", "label=disable", "systempaths=unconfined"]),
+            Ok((vec!["seccomp=unconfined".into(), "label=disable".into()], true))
         );
         assert_eq!(v(&["foo"]), Err("Invalid --security-opt: \"foo\"".into()));
         assert_eq!(
