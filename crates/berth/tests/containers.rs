@@ -491,3 +491,37 @@ fn berth_cli_interactive_tty() {
     t2.keys(&["exit", "Enter"]);
     wait_until("the exit", || inspect(&d, "t1")["State"]["Status"] == "exited");
 }
+
+#[test]
+fn restart_policies_apply_when_the_daemon_starts() {
+    require_root!();
+    let Some(mut d) = daemon_with_busybox() else { return };
+    docker_ok(&d, &["run", "-d", "--name", "alw", "--restart", "always", "busybox", "sleep", "1000"]);
+    docker_ok(&d, &["run", "-d", "--name", "unl", "--restart", "unless-stopped", "busybox", "sleep", "1000"]);
+    docker_ok(&d, &["run", "-d", "--name", "non", "busybox", "sleep", "1000"]);
+    docker_ok(&d, &["stop", "-t", "0", "unl"]);
+    let pid_a = inspect(&d, "alw")["State"]["Pid"].as_i64().unwrap() as i32;
+    let pid_n = inspect(&d, "non")["State"]["Pid"].as_i64().unwrap() as i32;
+    // The daemon goes away, and so do the containers' processes (as in a
+    // host crash); the restarted daemon applies the policies.
+    d.stop_with(libc::SIGKILL);
+    // SAFETY: killing the test's own container processes.
+    unsafe {
+        libc::kill(pid_a, libc::SIGKILL);
+        libc::kill(pid_n, libc::SIGKILL);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    d.spawn();
+    wait_until("'always' to be running again", || inspect(&d, "alw")["State"]["Running"] == true);
+    assert_ne!(inspect(&d, "alw")["State"]["Pid"].as_i64().unwrap() as i32, pid_a);
+    wait_until("'no' to be recorded as exited", || inspect(&d, "non")["State"]["Status"] == "exited");
+    assert_eq!(inspect(&d, "non")["State"]["ExitCode"], 137);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        inspect(&d, "unl")["State"]["Status"],
+        "exited",
+        "a user-stopped unless-stopped container stays stopped"
+    );
+    assert_eq!(inspect(&d, "non")["State"]["Status"], "exited");
+    docker_ok(&d, &["rm", "-f", "alw", "unl", "non"]);
+}
