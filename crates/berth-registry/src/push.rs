@@ -1,0 +1,285 @@
+//! `docker push`: upload each layer blob and the config unless the registry
+//! has them (`HEAD`), then put the manifest.
+//!
+//! Blobs are pushed exactly as the content store holds them, so what a pull
+//! verified is what a push sends and no recompression is spent:
+//! - when every layer is gzip, the manifest is Docker schema 2 with Docker's
+//!   media types (what `docker push` produces);
+//! - otherwise (layers from `docker load`/`import` are stored uncompressed,
+//!   or zstd) it is an OCI image manifest with the OCI layer media types,
+//!   which distribution, containerd and Docker all pull.
+//!
+//! Uploads use Docker's sequence: `POST …/blobs/uploads/`, one streaming
+//! `PATCH` with the content, then `PUT …?digest=` to commit.
+
+use std::io::Read;
+
+use berth_image::store::{MEDIA_TAR, MEDIA_TAR_GZIP};
+use berth_image::{ImageStore, Reference};
+
+use crate::client::{header, read_error, Credentials, Registry, RegistryError, Session};
+use crate::manifest::{
+    Descriptor, ImageManifest, MEDIA_DOCKER_CONFIG, MEDIA_DOCKER_LAYER_GZIP, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_CONFIG,
+    MEDIA_OCI_MANIFEST,
+};
+use crate::progress::{LayerStatus, ProgressEvent};
+use crate::pull::sha256;
+use crate::{Error, Result};
+
+/// Options of one push.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// Credentials for this push (the API's `X-Registry-Auth`); when None the
+    /// registry's credential lookup is asked.
+    pub credentials: Option<Credentials>,
+}
+
+/// Emit a `Pushing` event at most every this many bytes.
+const PROGRESS_STEP: u64 = 512 * 1024;
+
+struct Counting<'a, R> {
+    inner: R,
+    done: u64,
+    last: u64,
+    total: u64,
+    id: &'a str,
+    progress: &'a mut dyn FnMut(ProgressEvent),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.done - self.last >= PROGRESS_STEP {
+            self.last = self.done;
+            (self.progress)(ProgressEvent::layer_progress(self.id, LayerStatus::Pushing, self.done, self.total));
+        }
+        Ok(n)
+    }
+}
+
+impl Registry {
+    /// Pushes the image `reference` names (its tag, `latest` by default)
+    /// from `store`; returns the manifest digest, also recorded as a repo digest.
+    pub fn push(
+        &self,
+        store: &ImageStore,
+        reference: &Reference,
+        opts: &PushOptions,
+        progress: &mut dyn FnMut(ProgressEvent),
+    ) -> Result<String> {
+        if reference.digest.is_some() {
+            return Err(Error::InvalidArgument("cannot push a digest reference".into()));
+        }
+        let reference = if reference.tag.is_none() { reference.with_tag("latest") } else { reference.clone() };
+        let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
+        let img = store.get(&reference.to_string()).map_err(|e| match e.kind() {
+            berth_error::ErrorKind::NotFound => {
+                // Docker's text (daemon/images/image_push.go).
+                Error::NotFound(format!("An image does not exist locally with the tag: {}", reference.familiar_name()))
+            }
+            _ => e.into(),
+        })?;
+        let sessions = self.sessions(&reference, opts.credentials.as_ref(), true);
+        let Some(s) = sessions.into_iter().find(|s| !s.mirror) else {
+            return Err(Error::InvalidArgument(format!("no endpoint for {}", reference.familiar_name())));
+        };
+        progress(ProgressEvent::status(format!("The push refers to repository [{}]", reference.name())));
+
+        // Docker lists layers top-down, keyed by diff ID.
+        for l in img.layers.iter().rev() {
+            progress(ProgressEvent::layer(&l.diff_id, LayerStatus::Preparing));
+        }
+        for l in img.layers.iter().rev() {
+            if self.blob_exists(&s, &reference, &l.blob)? {
+                progress(ProgressEvent::layer(&l.diff_id, LayerStatus::LayerAlreadyExists));
+                continue;
+            }
+            let f = store.content().open_blob(&l.blob)?;
+            let size = f.metadata().map(|m| m.len()).unwrap_or(l.blob_size);
+            self.upload_blob(&s, &reference, &l.blob, f, size, &l.diff_id, progress)?;
+            progress(ProgressEvent::layer(&l.diff_id, LayerStatus::Pushed));
+        }
+        let config_digest = sha256(&img.config_bytes);
+        if !self.blob_exists(&s, &reference, &config_digest)? {
+            let mut quiet = |_: ProgressEvent| {};
+            let data: &[u8] = &img.config_bytes;
+            self.upload_blob(&s, &reference, &config_digest, data, data.len() as u64, &config_digest, &mut quiet)?;
+        }
+
+        let docker = !img.layers.is_empty() && img.layers.iter().all(|l| l.media_type == MEDIA_TAR_GZIP);
+        let layer_type = |mt: &str| -> String {
+            if docker {
+                MEDIA_DOCKER_LAYER_GZIP.to_string()
+            } else if mt.is_empty() {
+                MEDIA_TAR.to_string()
+            } else {
+                mt.to_string()
+            }
+        };
+        let mut layers = Vec::with_capacity(img.layers.len());
+        for l in &img.layers {
+            let size = store.content().size(&l.blob)?;
+            layers.push(Descriptor {
+                media_type: layer_type(&l.media_type),
+                digest: l.blob.clone(),
+                size,
+                platform: None,
+                urls: None,
+                annotations: None,
+            });
+        }
+        let manifest_type = if docker { MEDIA_DOCKER_MANIFEST } else { MEDIA_OCI_MANIFEST };
+        let manifest = ImageManifest {
+            schema_version: 2,
+            media_type: Some(manifest_type.to_string()),
+            config: Descriptor {
+                media_type: if docker { MEDIA_DOCKER_CONFIG } else { MEDIA_OCI_CONFIG }.to_string(),
+                digest: config_digest,
+                size: img.config_bytes.len() as u64,
+                platform: None,
+                urls: None,
+                annotations: None,
+            },
+            layers,
+            annotations: None,
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Error::InvalidArgument(format!("encoding manifest: {e}")))?;
+        let digest = self.put_manifest(&s, &reference, &tag, manifest_type, &bytes)?;
+        let digest_ref = Reference {
+            domain: reference.domain.clone(),
+            path: reference.path.clone(),
+            tag: None,
+            digest: Some(digest.clone()),
+        };
+        store.add_digest(&img.id, &digest_ref)?;
+        progress(ProgressEvent::Pushed { tag, digest: digest.clone(), size: bytes.len() as u64 });
+        Ok(digest)
+    }
+
+    /// Puts a manifest (or index) under `tag_or_digest`; returns its digest.
+    /// Public so that tools can assemble multi-platform indexes.
+    pub fn put_manifest_bytes(
+        &self,
+        reference: &Reference,
+        tag_or_digest: &str,
+        media_type: &str,
+        bytes: &[u8],
+        creds: Option<&Credentials>,
+    ) -> Result<String> {
+        let sessions = self.sessions(reference, creds, true);
+        let Some(s) = sessions.into_iter().find(|s| !s.mirror) else {
+            return Err(Error::InvalidArgument(format!("no endpoint for {}", reference.familiar_name())));
+        };
+        self.put_manifest(&s, reference, tag_or_digest, media_type, bytes)
+    }
+
+    fn put_manifest(
+        &self,
+        s: &Session,
+        reference: &Reference,
+        tag: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<String> {
+        let url = s.url(&format!("manifests/{tag}"));
+        let mut resp = self.send(s, "PUT", &url, &[("Content-Type", media_type.to_string())], Some(bytes))?;
+        if !resp.status().is_success() {
+            let e = read_error(&mut resp);
+            return Err(push_error(&e, reference, s));
+        }
+        let digest = sha256(bytes);
+        if let Some(h) = header(&resp, "docker-content-digest") {
+            if h != digest {
+                return Err(Error::DataLoss(format!("registry stored manifest as {h}, expected {digest}")));
+            }
+        }
+        Ok(digest)
+    }
+
+    fn blob_exists(&self, s: &Session, reference: &Reference, digest: &str) -> Result<bool> {
+        let url = s.url(&format!("blobs/{digest}"));
+        let mut resp = self.send(s, "HEAD", &url, &[], None)?;
+        match resp.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => {
+                let e = read_error(&mut resp);
+                Err(push_error(&e, reference, s))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn upload_blob(
+        &self,
+        s: &Session,
+        reference: &Reference,
+        digest: &str,
+        data: impl Read,
+        size: u64,
+        id: &str,
+        progress: &mut dyn FnMut(ProgressEvent),
+    ) -> Result<()> {
+        let start = s.url("blobs/uploads/");
+        let mut resp = self.send(s, "POST", &start, &[], Some(&[]))?;
+        if resp.status().as_u16() != 202 {
+            let e = read_error(&mut resp);
+            return Err(push_error(&e, reference, s));
+        }
+        let location = self.location(s, &resp)?;
+        let mut body = Counting { inner: data, done: 0, last: 0, total: size, id, progress };
+        (body.progress)(ProgressEvent::layer_progress(id, LayerStatus::Pushing, 0, size));
+        let mut resp = self.send_stream(
+            s,
+            "PATCH",
+            &location,
+            &[("Content-Type", "application/octet-stream".to_string())],
+            &mut body,
+        )?;
+        if resp.status().as_u16() != 202 {
+            let e = read_error(&mut resp);
+            return Err(push_error(&e, reference, s));
+        }
+        let location = self.location(s, &resp)?;
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{sep}digest={}", crate::client::query_escape(digest));
+        let mut resp = self.send(s, "PUT", &url, &[], Some(&[]))?;
+        if resp.status().as_u16() != 201 {
+            let e = read_error(&mut resp);
+            if e.code == "DIGEST_INVALID" {
+                return Err(Error::DataLoss(format!("registry refused blob {digest}: {}", e.docker_text())));
+            }
+            return Err(push_error(&e, reference, s));
+        }
+        Ok(())
+    }
+
+    /// The upload URL from a `Location` header (absolute or relative).
+    fn location(&self, s: &Session, resp: &ureq::http::Response<ureq::Body>) -> Result<String> {
+        let loc = header(resp, "location").ok_or_else(|| Error::Registry("upload response without Location".into()))?;
+        Ok(if loc.starts_with("http://") || loc.starts_with("https://") {
+            loc
+        } else if loc.starts_with('/') {
+            format!("{}{loc}", s.base)
+        } else {
+            format!("{}/{loc}", s.base)
+        })
+    }
+}
+
+fn push_error(e: &RegistryError, reference: &Reference, s: &Session) -> Error {
+    match (e.status, e.code.as_str()) {
+        (401, _) if s.credentials_refused() => Error::Unauthorized(e.docker_text()),
+        (401 | 403, _) | (_, "DENIED" | "UNAUTHORIZED") => Error::Unauthorized(if e.code.is_empty() {
+            "denied: requested access to the resource is denied".into()
+        } else {
+            e.docker_text()
+        }),
+        (_, "NAME_UNKNOWN") => {
+            Error::NotFound(format!("repository {} not found: {}", reference.familiar_name(), e.docker_text()))
+        }
+        _ => Error::Registry(format!("{}: {}", reference.familiar(), e.docker_text())),
+    }
+}
