@@ -195,26 +195,31 @@ impl Daemon {
 
     /// A raw HTTP request over the socket; returns (status, headers, body).
     pub fn http(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String, Vec<u8>) {
+        self.try_http(method, path, body).expect("HTTP request to the daemon")
+    }
+
+    /// [`Daemon::http`] without panicking (for cleanup in `Drop`).
+    pub fn try_http(&self, method: &str, path: &str, body: Option<&[u8]>) -> Option<(u16, String, Vec<u8>)> {
         use std::io::{Read, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(&self.socket).expect("connect");
+        let mut s = std::os::unix::net::UnixStream::connect(&self.socket).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(60))).ok();
         let body = body.unwrap_or(b"");
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
-        s.write_all(req.as_bytes()).expect("write");
-        s.write_all(body).expect("write body");
+        s.write_all(req.as_bytes()).ok()?;
+        s.write_all(body).ok()?;
         let mut resp = Vec::new();
-        s.read_to_end(&mut resp).expect("read");
-        let split = resp.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+        s.read_to_end(&mut resp).ok()?;
+        let split = resp.windows(4).position(|w| w == b"\r\n\r\n")?;
         let head = String::from_utf8_lossy(&resp[..split]).into_owned();
         let mut body = resp[split + 4..].to_vec();
         if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
             body = dechunk(&body);
         }
         let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        (status, head, body)
+        Some((status, head, body))
     }
 
     pub fn http_json(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, serde_json::Value) {
@@ -239,6 +244,18 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // Containers outlive their daemon by design: remove them first, so a
+        // failed test leaves no processes, mounts or cgroups behind.
+        if self.child.is_some() {
+            if let Some((200, _, body)) = self.try_http("GET", "/containers/json?all=1", None) {
+                let list: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                for c in list.as_array().cloned().unwrap_or_default() {
+                    if let Some(id) = c["Id"].as_str() {
+                        let _ = self.try_http("DELETE", &format!("/containers/{id}?force=1"), None);
+                    }
+                }
+            }
+        }
         self.stop_with(libc::SIGTERM);
         // Anything still mounted under the test's root goes before the dir does.
         if let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") {
