@@ -1,6 +1,7 @@
 //! A container's record: its configuration, its state, and the strings
 //! Docker derives from them (`Up 2 minutes`, `Exited (0) 3 seconds ago`).
 
+use berth_units::human_duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -164,44 +165,6 @@ impl Container {
             }
         }
     }
-}
-
-/// `go-units.HumanDuration` (docker's Status strings).
-pub fn human_duration(secs: f64) -> String {
-    let seconds = secs as i64;
-    if seconds < 1 {
-        return "Less than a second".into();
-    }
-    if seconds == 1 {
-        return "1 second".into();
-    }
-    if seconds < 60 {
-        return format!("{seconds} seconds");
-    }
-    let minutes = (secs / 60.0) as i64;
-    if minutes == 1 {
-        return "About a minute".into();
-    }
-    if minutes < 60 {
-        return format!("{minutes} minutes");
-    }
-    let hours = (secs / 3600.0).round() as i64;
-    if hours == 1 {
-        return "About an hour".into();
-    }
-    if hours < 48 {
-        return format!("{hours} hours");
-    }
-    if hours < 24 * 7 * 2 {
-        return format!("{} days", hours / 24);
-    }
-    if hours < 24 * 30 * 2 {
-        return format!("{} weeks", hours / 24 / 7);
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{} months", hours / 24 / 30);
-    }
-    format!("{} years", (secs / 3600.0) as i64 / 24 / 365)
 }
 
 pub fn now_rfc3339() -> String {
