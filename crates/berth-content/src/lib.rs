@@ -184,6 +184,11 @@ impl Writer {
         self.size
     }
 
+    /// The digest of the bytes written so far.
+    pub fn digest(&self) -> String {
+        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
+    }
+
     /// Verifies, fsyncs and renames the blob into place. Returns (digest, size).
     pub fn commit(mut self, expected: Option<&str>) -> Result<(String, u64)> {
         if let Some(exp) = expected {

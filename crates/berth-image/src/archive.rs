@@ -214,7 +214,7 @@ fn blob_path(digest: &str) -> Result<String> {
     Ok(format!("blobs/sha256/{}", berth_content::digest_hex(digest)?))
 }
 
-fn host_arch() -> &'static str {
+pub(crate) fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod changes;
+pub mod commit;
 pub mod config;
 pub mod reference;
 pub mod store;
