@@ -280,6 +280,11 @@ impl Registry {
         self
     }
 
+    /// The settings this client was made with (the daemon's `/info` reports them).
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
     /// Whether `hostport` is reached over plain HTTP.
     pub fn is_insecure(&self, hostport: &str) -> bool {
         let host = host_only(hostport);
@@ -296,7 +301,7 @@ impl Registry {
             .any(|entry| entry == hostport || entry == host || ip.is_some_and(|ip| cidr_contains(entry, ip)))
     }
 
-    fn base_url(&self, hostport: &str) -> String {
+    pub(crate) fn base_url(&self, hostport: &str) -> String {
         let scheme = if self.is_insecure(hostport) { "http" } else { "https" };
         format!("{scheme}://{hostport}")
     }
@@ -524,11 +529,24 @@ impl Registry {
             return Err(Error::InvalidArgument(format!("no endpoint for {domain}")));
         };
         let url = format!("{}/v2/", s.base);
-        let mut resp = self.send(&s, "GET", &url, &[], None)?;
-        match resp.status().as_u16() {
+        // moby's loginV2 texts: a token server's refusal is reported as the
+        // failed GET, anything but 200 from the endpoint by its status.
+        let mut resp = match self.send(&s, "GET", &url, &[], None) {
+            Ok(r) => r,
+            Err(Error::Unauthorized(m)) => return Err(Error::Unauthorized(format!("Get \"{url}\": {m}"))),
+            Err(e) => return Err(e),
+        };
+        let status = resp.status();
+        match status.as_u16() {
             200..=299 => Ok(()),
-            401 | 403 => Err(Error::Unauthorized(format!("unauthorized: {}", read_error(&mut resp).message))),
-            _ => Err(Error::Registry(read_error(&mut resp).docker_text())),
+            code => {
+                let _ = read_error(&mut resp);
+                let text = format!(
+                    "login attempt to {url} failed with status: {code} {}",
+                    status.canonical_reason().unwrap_or("")
+                );
+                Err(if code == 401 || code == 403 { Error::Unauthorized(text) } else { Error::Registry(text) })
+            }
         }
     }
 }

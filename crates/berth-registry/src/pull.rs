@@ -192,9 +192,10 @@ impl Registry {
         // Docker names the repository by its path on the registry
         // (`Pulling from library/busybox`, `Pulling from team/app`).
         let shown_repo = reference.path.clone();
-        progress(ProgressEvent::Status { id: Some(what.clone()), status: format!("Pulling from {shown_repo}") });
-
         let (bytes, ct, top_digest) = self.fetch_manifest(s, reference, &what)?;
+        // moby announces the pull once the registry has answered with a
+        // manifest: an unknown tag or repository is a plain error response.
+        progress(ProgressEvent::Status { id: Some(what.clone()), status: format!("Pulling from {shown_repo}") });
         let image_manifest = match manifest::parse_manifest(&ct, &bytes)? {
             Manifest::Image(m) => m,
             Manifest::Index(idx) => {

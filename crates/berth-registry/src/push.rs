@@ -73,6 +73,9 @@ impl Registry {
         }
         let reference = if reference.tag.is_none() { reference.with_tag("latest") } else { reference.clone() };
         let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
+        // moby names the repository before it looks the image up, so a
+        // missing tag is reported after this line, in the stream.
+        progress(ProgressEvent::status(format!("The push refers to repository [{}]", reference.name())));
         let img = store.get(&reference.to_string()).map_err(|e| match e.kind() {
             berth_error::ErrorKind::NotFound => {
                 // Docker's text (daemon/images/image_push.go).
@@ -84,7 +87,6 @@ impl Registry {
         let Some(s) = sessions.into_iter().find(|s| !s.mirror) else {
             return Err(Error::InvalidArgument(format!("no endpoint for {}", reference.familiar_name())));
         };
-        progress(ProgressEvent::status(format!("The push refers to repository [{}]", reference.name())));
 
         // Docker lists layers top-down, keyed by diff ID.
         for l in img.layers.iter().rev() {
