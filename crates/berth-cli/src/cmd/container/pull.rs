@@ -87,8 +87,37 @@ pub async fn pull(client: &Client, image: &str, platform: Option<&str>, quiet: b
         ("tag", tag),
         ("platform", platform.unwrap_or("").to_string()),
     ]);
-    let resp = client.request(Method::POST, &format!("/images/create{q}"), berth_client::empty(), &[]).await?;
-    let terminal = std::io::stderr().is_terminal();
+    let auth = crate::cmd::auth::header_for_image(image);
+    let resp = client
+        .request(Method::POST, &format!("/images/create{q}"), berth_client::empty(), &[("X-Registry-Auth", &auth)])
+        .await?;
+    if let Some(e) = show_stream(resp, Out::Stderr, quiet, |_| {}).await? {
+        return Err(super::status(e, 1));
+    }
+    Ok(())
+}
+
+/// Where progress goes: `pull`/`push` print it on stdout, `run`/`create` on
+/// stderr (stdout is kept for the container ID).
+#[derive(Clone, Copy)]
+pub enum Out {
+    Stdout,
+    Stderr,
+}
+
+/// Shows a JSON progress stream (docker's `DisplayJSONMessagesStream`) and
+/// returns the stream's error message, if it ended with one. `aux` sees the
+/// structured records (push's Tag/Digest/Size).
+pub async fn show_stream(
+    resp: berth_client::hyper::Response<berth_client::hyper::body::Incoming>,
+    out: Out,
+    quiet: bool,
+    mut aux: impl FnMut(&Value),
+) -> Result<Option<String>> {
+    let terminal = match out {
+        Out::Stdout => std::io::stdout().is_terminal(),
+        Out::Stderr => std::io::stderr().is_terminal(),
+    };
     let mut display = Display::new(terminal);
     let mut failure = None;
     berth_client::for_each_json_line(resp, |v| {
@@ -96,21 +125,37 @@ pub async fn pull(client: &Client, image: &str, platform: Option<&str>, quiet: b
             failure = Some(e.to_string());
             return Ok(false);
         }
+        if let Some(a) = v.get("aux") {
+            aux(a);
+            return Ok(true);
+        }
         if !quiet {
-            display.show(&v, &mut std::io::stderr().lock());
+            match out {
+                Out::Stdout => display.show(&v, &mut std::io::stdout().lock()),
+                Out::Stderr => display.show(&v, &mut std::io::stderr().lock()),
+            }
         }
         Ok(true)
     })
     .await?;
-    if let Some(e) = failure {
-        return Err(super::status(e, 1));
+    Ok(failure)
+}
+
+/// The terminal's width (docker draws the bar only beyond 110 columns).
+fn terminal_width() -> usize {
+    // SAFETY: TIOCGWINSZ fills a winsize we own.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    for fd in [1, 2] {
+        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0 {
+            return ws.ws_col as usize;
+        }
     }
-    Ok(())
+    80
 }
 
 /// docker's `DisplayJSONMessagesStream`: on a terminal each layer keeps its
 /// own line, updated in place; otherwise progress updates are dropped.
-struct Display {
+pub struct Display {
     terminal: bool,
     ids: Vec<String>,
 }
@@ -122,7 +167,14 @@ impl Display {
 
     fn show(&mut self, v: &Value, err: &mut dyn Write) {
         let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let (id, status, progress) = (s("id"), s("status"), s("progress"));
+        let (id, status, mut progress) = (s("id"), s("status"), s("progress"));
+        if self.terminal {
+            // docker draws the bar from progressDetail at the terminal's width.
+            if let Some(d) = v.get("progressDetail").filter(|d| d.as_object().is_some_and(|o| !o.is_empty())) {
+                let n = |k: &str| d.get(k).and_then(Value::as_i64).unwrap_or(0);
+                progress = berth_units::progress_bar(n("current"), n("total"), terminal_width());
+            }
+        }
         let has_progress = v.get("progressDetail").is_some_and(|p| p.as_object().is_some_and(|o| !o.is_empty()))
             || !progress.is_empty();
         if !self.terminal {
