@@ -245,7 +245,10 @@ fn login_domain(server: &str) -> String {
 }
 
 /// `POST /auth`: checks credentials against the registry (`docker login`).
-pub async fn auth(axum::extract::State(st): axum::extract::State<State>, body: axum::body::Bytes) -> ApiResult<Response> {
+pub async fn auth(
+    axum::extract::State(st): axum::extract::State<State>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
     let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     let (creds, server) = auth_config(&v);
     let domain = login_domain(&server);
@@ -347,13 +350,10 @@ mod tests {
 /// mirrors are listed with a trailing slash.
 pub(crate) fn registry_config_json(c: &berth_registry::RegistryConfig) -> Value {
     let mut cidrs = vec!["::1/128".to_string(), "127.0.0.0/8".to_string()];
-    let mirrors: Vec<String> =
-        c.mirrors.iter().map(|m| format!("{}/", m.trim_end_matches('/'))).collect::<Vec<_>>();
+    let mirrors: Vec<String> = c.mirrors.iter().map(|m| format!("{}/", m.trim_end_matches('/'))).collect::<Vec<_>>();
     let mut index = serde_json::Map::new();
-    index.insert(
-        "docker.io".into(),
-        json!({"Name": "docker.io", "Mirrors": mirrors, "Secure": true, "Official": true}),
-    );
+    index
+        .insert("docker.io".into(), json!({"Name": "docker.io", "Mirrors": mirrors, "Secure": true, "Official": true}));
     for entry in &c.insecure {
         if entry.contains('/') {
             if !cidrs.contains(entry) {

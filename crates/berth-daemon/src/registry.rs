@@ -10,7 +10,10 @@ use crate::{Error, Options};
 fn validate_mirror(m: &str) -> Result<String, Error> {
     let bad = || Error::Config(format!("invalid mirror: \"{m}\" is not a valid URI"));
     let rest = m.strip_prefix("https://").or_else(|| m.strip_prefix("http://")).ok_or_else(|| {
-        Error::Config(format!("invalid mirror: unsupported scheme \"{}\" in \"{m}\"", m.split("://").next().unwrap_or("")))
+        Error::Config(format!(
+            "invalid mirror: unsupported scheme \"{}\" in \"{m}\"",
+            m.split("://").next().unwrap_or("")
+        ))
     })?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     if host.is_empty() || host.contains('@') || rest.contains('?') || rest.contains('#') {

@@ -113,7 +113,8 @@ impl Registry {
             crate::client::query_escape(&query),
             crate::client::query_escape(&limit.to_string())
         );
-        let r = Reference::parse(&format!("{index}/library/search")).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let r =
+            Reference::parse(&format!("{index}/library/search")).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let sessions = self.sessions(&r, creds, false);
         let Some(s) = sessions.iter().find(|s| !s.mirror) else {
             return Err(Error::InvalidArgument(format!("no endpoint for {index}")));

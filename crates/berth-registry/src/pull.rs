@@ -278,7 +278,12 @@ impl Registry {
         };
 
         let tag_ref = if reference.digest.is_none() { Some(reference.clone()) } else { None };
-        let prior = tag_ref.as_ref().and_then(|t| store.resolve(&t.to_string()).ok());
+        // What the name pointed at before: the tag, or for a digest pull the
+        // image already recorded under that digest.
+        let prior = match &tag_ref {
+            Some(t) => store.resolve(&t.to_string()).ok(),
+            None => store.resolve(&reference.to_string()).ok(),
+        };
         let tags: Vec<Reference> = tag_ref.into_iter().collect();
         let id = match store.register(&config_bytes, &layers, &tags, "") {
             Ok(id) => id,

@@ -129,7 +129,10 @@ fn run_helper(helper: &str, action: &str, input: &str) -> Result<String> {
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.status.success() {
         // The protocol's "not found" answer is on stdout.
-        return Err(anyhow!("{}", if stdout.is_empty() { String::from_utf8_lossy(&out.stderr).trim().to_string() } else { stdout }));
+        return Err(anyhow!(
+            "{}",
+            if stdout.is_empty() { String::from_utf8_lossy(&out.stderr).trim().to_string() } else { stdout }
+        ));
     }
     Ok(stdout)
 }
@@ -151,9 +154,8 @@ pub fn lookup(domain: &str) -> Option<AuthConfig> {
         });
     }
     let auths = m.get("auths")?.as_object()?;
-    let entry = auths.get(&server).or_else(|| {
-        auths.iter().find(|(k, _)| hostname(k) == hostname(&server)).map(|(_, v)| v)
-    })?;
+    let entry =
+        auths.get(&server).or_else(|| auths.iter().find(|(k, _)| hostname(k) == hostname(&server)).map(|(_, v)| v))?;
     let mut a = AuthConfig { server, ..Default::default() };
     if let Some(enc) = entry.get("auth").and_then(Value::as_str).filter(|s| !s.is_empty()) {
         let raw = base64::engine::general_purpose::STANDARD.decode(enc.trim()).ok()?;
@@ -243,8 +245,12 @@ mod tests {
         assert_eq!(hostname("https://index.docker.io/v1/"), "index.docker.io");
         assert_eq!(hostname("localhost:5000"), "localhost:5000");
         assert_eq!(server_for_domain("docker.io"), INDEX_SERVER);
-        let a =
-            AuthConfig { username: "u".into(), password: "s3cret".into(), server: "r:5000".into(), ..Default::default() };
+        let a = AuthConfig {
+            username: "u".into(),
+            password: "s3cret".into(),
+            server: "r:5000".into(),
+            ..Default::default()
+        };
         let raw = base64::engine::general_purpose::URL_SAFE.decode(a.header()).unwrap();
         let v: Value = serde_json::from_slice(&raw).unwrap();
         assert_eq!(v["username"], "u");

@@ -129,13 +129,11 @@ pub async fn pull(ctx: &Ctx, a: PullArgs) -> Result<i32> {
         ("platform", a.platform.clone().unwrap_or_default()),
     ]);
     let header = auth::header_for_image(&a.name);
-    let resp = match c
-        .request(Method::POST, &format!("/images/create{q}"), empty(), &[("X-Registry-Auth", &header)])
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => return daemon_error(e.into()),
-    };
+    let resp =
+        match c.request(Method::POST, &format!("/images/create{q}"), empty(), &[("X-Registry-Auth", &header)]).await {
+            Ok(r) => r,
+            Err(e) => return daemon_error(e.into()),
+        };
     if let Some(e) = show_stream(resp, Out::Stdout, a.quiet, |_| {}).await? {
         return fail(e);
     }
@@ -235,7 +233,8 @@ pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<i32> {
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
         password = Some(s.trim_end_matches(['\n', '\r']).to_string());
     }
-    let stored = auth::lookup(&auth::hostname(&server)).filter(|s| !s.username.is_empty() || !s.identity_token.is_empty());
+    let stored =
+        auth::lookup(&auth::hostname(&server)).filter(|s| !s.username.is_empty() || !s.identity_token.is_empty());
     let mut username = a.username.clone().unwrap_or_default();
     let interactive = std::io::stdin().is_terminal();
     if username.is_empty() && password.is_none() {
@@ -269,13 +268,11 @@ async fn do_login(ctx: &Ctx, mut creds: AuthConfig, reused: bool) -> Result<i32>
     if !creds.identity_token.is_empty() {
         body["identitytoken"] = json!(creds.identity_token);
     }
-    let v: Value = match c
-        .request(Method::POST, "/auth", full(body.to_string()), &[("Content-Type", "application/json")])
-        .await
-    {
-        Ok(r) => berth_client::read_json(r).await?,
-        Err(e) => return daemon_error(e.into()),
-    };
+    let v: Value =
+        match c.request(Method::POST, "/auth", full(body.to_string()), &[("Content-Type", "application/json")]).await {
+            Ok(r) => berth_client::read_json(r).await?,
+            Err(e) => return daemon_error(e.into()),
+        };
     if let Some(t) = v.get("IdentityToken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
         creds.password.clear();
         creds.identity_token = t.to_string();
@@ -327,12 +324,16 @@ pub async fn search(ctx: &Ctx, a: SearchArgs) -> Result<i32> {
     let filters = super::filters_json(&a.filter)?;
     let limit = if a.limit == 0 { String::new() } else { a.limit.to_string() };
     let q = query(&[("term", a.term.clone()), ("limit", limit), ("filters", filters)]);
-    let server = a.term.split_once('/').map(|(h, _)| h).filter(|h| h.contains('.') || h.contains(':') || *h == "localhost");
-    let header = match server.and_then(auth::lookup).or_else(|| if server.is_none() { auth::lookup("docker.io") } else { None }) {
-        Some(a) => a.header(),
-        None => String::new(),
-    };
-    let headers: Vec<(&str, &str)> = if header.is_empty() { vec![] } else { vec![("X-Registry-Auth", header.as_str())] };
+    let server =
+        a.term.split_once('/').map(|(h, _)| h).filter(|h| h.contains('.') || h.contains(':') || *h == "localhost");
+    let header =
+        match server.and_then(auth::lookup).or_else(|| if server.is_none() { auth::lookup("docker.io") } else { None })
+        {
+            Some(a) => a.header(),
+            None => String::new(),
+        };
+    let headers: Vec<(&str, &str)> =
+        if header.is_empty() { vec![] } else { vec![("X-Registry-Auth", header.as_str())] };
     let results: Vec<Value> = match c.request(Method::GET, &format!("/images/search{q}"), empty(), &headers).await {
         Ok(r) => berth_client::read_json(r).await?,
         Err(e) => return daemon_error(e.into()),
