@@ -16,6 +16,10 @@ use ureq::{AsSendBody, Body};
 
 use crate::{Error, Result};
 
+/// Upload chunk size: big enough that a layer rarely needs more than a few
+/// requests, small enough that a dropped connection costs little to resend.
+pub(crate) const DEFAULT_UPLOAD_CHUNK: u64 = 64 << 20;
+
 /// Docker Hub's API endpoint for `docker.io` references.
 pub(crate) const DOCKER_HUB_HOST: &str = "registry-1.docker.io";
 
@@ -82,6 +86,8 @@ pub struct Registry {
     tokens: Mutex<HashMap<String, (String, Instant)>>,
     pub(crate) parallel_downloads: usize,
     pub(crate) retries: u32,
+    /// Bytes per `PATCH` of a blob upload.
+    pub(crate) upload_chunk: u64,
 }
 
 /// Where one operation talks to: a base URL, the repository path there, and
@@ -97,11 +103,20 @@ pub(crate) struct Session {
     auth: Mutex<Option<String>>,
     // Whether `auth` holds basic credentials (a 401 then means they are wrong).
     sent_basic: Mutex<bool>,
+    // More token scopes (`repository:<other>:pull` for cross-repository mounts).
+    extra_scopes: Mutex<Vec<String>>,
 }
 
 impl Session {
     pub fn url(&self, tail: &str) -> String {
         format!("{}/v2/{}/{}", self.base, self.repo, tail)
+    }
+
+    /// Asks tokens for these scopes too.
+    pub fn set_extra_scopes(&self, scopes: Vec<String>) {
+        if let Ok(mut g) = self.extra_scopes.lock() {
+            *g = scopes;
+        }
     }
 
     /// Whether a final 401 happened although credentials were sent.
@@ -264,6 +279,7 @@ impl Registry {
             tokens: Mutex::new(HashMap::new()),
             parallel_downloads: 3,
             retries: 5,
+            upload_chunk: DEFAULT_UPLOAD_CHUNK,
         }
     }
 
@@ -271,6 +287,12 @@ impl Registry {
     /// (`docker.io` for Docker Hub). Per-call credentials win over it.
     pub fn with_credentials(mut self, lookup: impl Fn(&str) -> Option<Credentials> + Send + Sync + 'static) -> Self {
         self.lookup = Some(Arc::new(lookup));
+        self
+    }
+
+    /// Bytes sent per `PATCH` when uploading a blob (at least 1 KiB).
+    pub fn with_upload_chunk(mut self, bytes: u64) -> Self {
+        self.upload_chunk = bytes.max(1024);
         self
     }
 
@@ -319,6 +341,7 @@ impl Registry {
             mirror,
             auth: Mutex::new(None),
             sent_basic: Mutex::new(false),
+            extra_scopes: Mutex::new(Vec::new()),
         };
         let mut out = Vec::new();
         if reference.domain == berth_image::reference::DEFAULT_DOMAIN {
@@ -433,7 +456,11 @@ impl Registry {
                     return Err(Error::Registry(format!("bearer challenge without realm: {challenge}")));
                 };
                 let service = params.get("service").cloned().unwrap_or_default();
-                let scope = format!("repository:{}:{}", s.repo, s.actions);
+                let mut scope = format!("repository:{}:{}", s.repo, s.actions);
+                for extra in s.extra_scopes.lock().map(|g| g.clone()).unwrap_or_default() {
+                    scope.push(' ');
+                    scope.push_str(&extra);
+                }
                 self.token(s, realm, &service, &scope).map(|t| Some(format!("Bearer {t}")))
             }
             _ => Ok(None),
@@ -471,7 +498,9 @@ impl Registry {
             }
             None => {
                 let sep = if realm.contains('?') { '&' } else { '?' };
-                let mut url = format!("{realm}{sep}scope={}", query_escape(scope));
+                // One `scope` parameter per scope, as distribution's token clients send them.
+                let scopes: Vec<String> = scope.split(' ').map(|sc| format!("scope={}", query_escape(sc))).collect();
+                let mut url = format!("{realm}{sep}{}", scopes.join("&"));
                 if !service.is_empty() {
                     url.push_str(&format!("&service={}", query_escape(service)));
                 }

@@ -425,6 +425,8 @@ fn pull_all_tags() {
     d.ok(&["tag", &format!("{repo}:a"), &format!("{other}:y")]);
     let out = d.ok(&["push", "-a", &other]);
     assert!(out.contains("x: digest:") && out.contains("y: digest:"), "{out}");
+    // The layer came from multi/bb on this registry: mounted, not uploaded.
+    assert!(out.contains(": Mounted from multi/bb"), "{out}");
 }
 
 #[test]
@@ -663,7 +665,13 @@ fn bearer_token_flow_with_a_token_issuer() {
     assert!(o.status.success(), "{}{}", stderr(&o), reg.log());
     let out = d.ok(&["push", &target]);
     assert!(out.contains("1: digest: sha256:"), "{out}");
+    // Cross-repository mount under token auth: the token also covers bob/bb:pull.
+    let other = format!("{}/bob/other:1", reg.host());
+    d.ok(&["tag", "busybox", &other]);
+    let out = d.ok(&["push", &other]);
+    assert!(out.contains(": Mounted from bob/bb"), "{out}");
     let reqs = issuer.requests.lock().unwrap().clone();
+    assert!(reqs.iter().any(|r| r.contains("scope=repository%3Abob%2Fbb%3Apull&")), "{reqs:?}");
     assert!(reqs.iter().any(|r| r.contains("scope=repository%3Abob%2Fbb%3Apull%2Cpush")), "{reqs:?}");
     assert!(reqs.iter().all(|r| r.contains("service=berth-test-registry")), "{reqs:?}");
 
