@@ -309,6 +309,33 @@ pub async fn search(
     Ok(ok_json(&out))
 }
 
+/// `/info`'s `RegistryConfig`, as moby's `registry.ServiceConfig`: loopback
+/// is always insecure, named insecure registries get an index entry, and
+/// mirrors are listed with a trailing slash.
+pub(crate) fn registry_config_json(c: &berth_registry::RegistryConfig) -> Value {
+    let mut cidrs = vec!["::1/128".to_string(), "127.0.0.0/8".to_string()];
+    let mirrors: Vec<String> = c.mirrors.iter().map(|m| format!("{}/", m.trim_end_matches('/'))).collect::<Vec<_>>();
+    let mut index = serde_json::Map::new();
+    index
+        .insert("docker.io".into(), json!({"Name": "docker.io", "Mirrors": mirrors, "Secure": true, "Official": true}));
+    for entry in &c.insecure {
+        if entry.contains('/') {
+            if !cidrs.contains(entry) {
+                cidrs.push(entry.clone());
+            }
+        } else {
+            index.insert(entry.clone(), json!({"Name": entry, "Mirrors": [], "Secure": false, "Official": false}));
+        }
+    }
+    json!({
+        "AllowNondistributableArtifactsCIDRs": null,
+        "AllowNondistributableArtifactsHostnames": null,
+        "InsecureRegistryCIDRs": cidrs,
+        "IndexConfigs": index,
+        "Mirrors": if mirrors.is_empty() { Value::Null } else { json!(mirrors) },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,31 +370,4 @@ mod tests {
         assert_eq!(login_domain("localhost:5000"), "localhost:5000");
         assert_eq!(login_domain("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
     }
-}
-
-/// `/info`'s `RegistryConfig`, as moby's `registry.ServiceConfig`: loopback
-/// is always insecure, named insecure registries get an index entry, and
-/// mirrors are listed with a trailing slash.
-pub(crate) fn registry_config_json(c: &berth_registry::RegistryConfig) -> Value {
-    let mut cidrs = vec!["::1/128".to_string(), "127.0.0.0/8".to_string()];
-    let mirrors: Vec<String> = c.mirrors.iter().map(|m| format!("{}/", m.trim_end_matches('/'))).collect::<Vec<_>>();
-    let mut index = serde_json::Map::new();
-    index
-        .insert("docker.io".into(), json!({"Name": "docker.io", "Mirrors": mirrors, "Secure": true, "Official": true}));
-    for entry in &c.insecure {
-        if entry.contains('/') {
-            if !cidrs.contains(entry) {
-                cidrs.push(entry.clone());
-            }
-        } else {
-            index.insert(entry.clone(), json!({"Name": entry, "Mirrors": [], "Secure": false, "Official": false}));
-        }
-    }
-    json!({
-        "AllowNondistributableArtifactsCIDRs": null,
-        "AllowNondistributableArtifactsHostnames": null,
-        "InsecureRegistryCIDRs": cidrs,
-        "IndexConfigs": index,
-        "Mirrors": if mirrors.is_empty() { Value::Null } else { json!(mirrors) },
-    })
 }
