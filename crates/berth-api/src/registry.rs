@@ -8,6 +8,9 @@
 //! response from daemon: …"); once streaming, it is an `errorDetail` line.
 //! Credentials arrive in `X-Registry-Auth` and are never logged.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -98,7 +101,8 @@ fn event_lines(e: &ProgressEvent) -> Vec<Value> {
 
 /// Runs `work` on the blocking pool with a progress sink, and answers with
 /// an error status if it fails before saying anything, else with a stream.
-async fn progress_stream<F>(work: F) -> ApiResult<Response>
+/// `cancel` is set once nobody reads the stream any more.
+async fn progress_stream<F>(cancel: Option<Arc<AtomicBool>>, work: F) -> ApiResult<Response>
 where
     F: FnOnce(&mut dyn FnMut(ProgressEvent)) -> Result<(), ApiError> + Send + 'static,
 {
@@ -107,10 +111,18 @@ where
     tokio::task::spawn_blocking(move || {
         let mut sink = |e: ProgressEvent| {
             for l in event_lines(&e) {
-                let _ = tx2.send(Msg::Line(l));
+                if tx2.send(Msg::Line(l)).is_err() {
+                    if let Some(c) = &cancel {
+                        c.store(true, Ordering::Relaxed);
+                    }
+                }
             }
         };
         let r = work(&mut sink);
+        if let Err(e) = &r {
+            // Registry errors name URLs and repositories, never credentials.
+            tracing::info!("registry operation failed: {}", e.message);
+        }
         let _ = tx2.send(Msg::Done(r));
     });
     drop(tx);
@@ -169,9 +181,10 @@ pub async fn pull(st: State, q: Query, headers: &HeaderMap) -> ApiResult<Respons
         Some(p) => Platform::parse(p).map_err(|e| ApiError::bad_request(e.to_string()))?,
         None => Platform::host(),
     };
-    let opts = PullOptions { platform, credentials: registry_auth(headers) };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let opts = PullOptions { platform, credentials: registry_auth(headers), cancel: Some(cancel.clone()) };
     let all_tags = r.tag.is_none() && r.digest.is_none();
-    progress_stream(move |sink| {
+    progress_stream(Some(cancel), move |sink| {
         let pulled = if all_tags {
             st.registry.pull_all_tags(&st.images, &r, &opts, sink)?
         } else {
@@ -199,7 +212,7 @@ pub async fn push(st: State, name: String, q: Query, headers: &HeaderMap) -> Api
         r = Reference::parse(&format!("{}:{tag}", r.name()))?;
     }
     let opts = PushOptions { credentials: registry_auth(headers) };
-    progress_stream(move |sink| {
+    progress_stream(None, move |sink| {
         let targets: Vec<Reference> = if r.tag.is_none() && r.digest.is_none() {
             let mut tags: Vec<Reference> = st
                 .images

@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use berth_image::config::{chain_ids, ImageConfig};
@@ -28,11 +28,14 @@ pub struct PullOptions {
     /// Credentials for this pull (the API's `X-Registry-Auth`); when None the
     /// registry's credential lookup is asked.
     pub credentials: Option<Credentials>,
+    /// Set when the client went away: downloads stop and what the pull
+    /// added is removed, as moby cancels a pull with its request context.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for PullOptions {
     fn default() -> Self {
-        PullOptions { platform: Platform::host(), credentials: None }
+        PullOptions { platform: Platform::host(), credentials: None, cancel: None }
     }
 }
 
@@ -196,7 +199,13 @@ impl Registry {
         // moby announces the pull once the registry has answered with a
         // manifest: an unknown tag or repository is a plain error response.
         progress(ProgressEvent::Status { id: Some(what.clone()), status: format!("Pulling from {shown_repo}") });
-        let image_manifest = match manifest::parse_manifest(&ct, &bytes)? {
+        let parsed = manifest::parse_manifest(&ct, &bytes).map_err(|e| match e {
+            Error::InvalidArgument(m) if m == manifest::SCHEMA1_REFUSED => {
+                Error::InvalidArgument(manifest::schema1_refused(&reference.to_string()))
+            }
+            other => other,
+        })?;
+        let image_manifest = match parsed {
             Manifest::Image(m) => m,
             Manifest::Index(idx) => {
                 let d = manifest::select_platform(&idx, &opts.platform)?;
@@ -267,6 +276,7 @@ impl Registry {
             &existing,
             &to_download,
             &added,
+            opts.cancel.as_deref(),
             progress,
         );
         let layers = match result {
@@ -277,6 +287,10 @@ impl Registry {
             }
         };
 
+        if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            undo(store, &added);
+            return Err(Error::Registry("pull cancelled: the client went away".into()));
+        }
         let tag_ref = if reference.digest.is_none() { Some(reference.clone()) } else { None };
         // What the name pointed at before: the tag, or for a digest pull the
         // image already recorded under that digest.
@@ -336,6 +350,7 @@ impl Registry {
         existing: &[Option<LayerInfo>],
         to_download: &[(String, u64)],
         added: &Mutex<Added>,
+        cancel: Option<&AtomicBool>,
         progress: &mut dyn FnMut(ProgressEvent),
     ) -> Result<Vec<LayerInfo>> {
         let queue = Mutex::new(to_download.iter().cloned().collect::<VecDeque<_>>());
@@ -404,6 +419,10 @@ impl Registry {
                 first_err = Some(e);
             }
             for msg in rx {
+                if first_err.is_none() && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    abort.store(true, Ordering::Relaxed);
+                    first_err = Some(Error::Registry("pull cancelled: the client went away".into()));
+                }
                 match msg {
                     Msg::Event(e) => progress(e),
                     Msg::Done(d, Ok(())) => {

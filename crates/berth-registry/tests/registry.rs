@@ -133,7 +133,7 @@ fn r(s: &str) -> Reference {
 }
 
 fn amd64() -> PullOptions {
-    PullOptions { platform: Platform::new("linux", "amd64", None), credentials: None }
+    PullOptions { platform: Platform::new("linux", "amd64", None), ..Default::default() }
 }
 
 #[test]
@@ -345,10 +345,10 @@ fn multi_arch_index_picks_the_platform() {
     assert_eq!(p.id, id);
     // The repo digest is the index's, as Docker records it.
     assert_eq!(p.digest, index_digest);
-    let arm = PullOptions { platform: Platform::parse("linux/arm64").unwrap(), credentials: None };
+    let arm = PullOptions { platform: Platform::parse("linux/arm64").unwrap(), ..Default::default() };
     let p = client.pull(&b.store, &multi, &arm, &mut |_| {}).unwrap();
     assert_eq!(p.id, arm_id);
-    let none = PullOptions { platform: Platform::parse("linux/s390x").unwrap(), credentials: None };
+    let none = PullOptions { platform: Platform::parse("linux/s390x").unwrap(), ..Default::default() };
     let e = client.pull(&b.store, &multi, &none, &mut |_| {}).unwrap_err();
     assert_eq!(e.to_string(), "no matching manifest for linux/s390x in the manifest list entries");
 }

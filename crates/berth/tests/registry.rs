@@ -981,7 +981,16 @@ fn schema1_manifest_is_refused_clearly() {
     let d = Daemon::start();
     let o = d.berth(&["pull", &format!("127.0.0.1:{port}/old/app:1")]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("schema 1"), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        format!(
+            "Docker Image Format v1 and Docker Image manifest version 2, schema 1 support has been removed. \
+             Suggest the author of 127.0.0.1:{port}/old/app:1 to upgrade the image to the OCI Format or Docker \
+             Image manifest v2, schema 2. More information at https://docs.docker.com/go/deprecated-image-specs/"
+        )
+    );
+    // In the stream, after "Pulling from", as moby reports it.
+    assert!(stdout(&o).starts_with("1: Pulling from old/app\n"), "{}", stdout(&o));
     assert!(image_ids(&d).is_empty());
 }
 
@@ -1057,4 +1066,75 @@ fn images_move_between_berth_and_dockerd_through_a_registry() {
     assert_eq!(e.ok(&["image", "inspect", "-f", "{{.Id}}", &back]).trim(), berth_id.trim());
     assert_eq!(e.ok(&["run", "--rm", &back, "echo", "interop"]), "interop\n");
     let _ = r.docker(&["rmi", &target, &back]);
+}
+
+/// Forwards to `upstream`, 32 KiB every 20 ms from the registry: slow enough
+/// for a client to go away mid-pull.
+fn slow_proxy(upstream: u16) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+            let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_read, &mut s_write);
+                let _ = s_write.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 32 * 1024];
+                loop {
+                    let n = match s_read.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if c_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = c_write.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_client_that_goes_away_cancels_the_pull() {
+    if !ready() {
+        return;
+    }
+    let reg = Reg::start(Auth::Anonymous);
+    let src = Daemon::start();
+    push_busybox(&src, &format!("{}/slow/bb:1", reg.host()));
+    let proxy = slow_proxy(reg.port);
+    let d = Daemon::start();
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    write!(s, "POST /images/create?fromImage=127.0.0.1:{proxy}/slow/bb&tag=1 HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    // Wait until the download is under way, then hang up.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("Downloading") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(s);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let log = d.log();
+        if log.contains("pull cancelled") || Instant::now() > deadline {
+            break;
+        }
+    }
+    assert!(d.log().contains("pull cancelled: the client went away"), "{}", d.log());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(image_ids(&d).is_empty(), "{:?}", image_ids(&d));
+    assert!(content_blobs(&d).is_empty(), "{:?}", content_blobs(&d));
+    assert!(events(&d, "pull").is_empty());
 }
