@@ -1138,3 +1138,146 @@ fn a_client_that_goes_away_cancels_the_pull() {
     assert!(content_blobs(&d).is_empty(), "{:?}", content_blobs(&d));
     assert!(events(&d, "pull").is_empty());
 }
+
+fn berth_env(d: &Daemon, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let mut c = Command::new(common::berth_bin());
+    c.arg("-H").arg(d.host()).args(args);
+    c.env_remove("DOCKER_HOST").env_remove("BERTH_HOST");
+    c.env("DOCKER_CONFIG", d.dir.path().join("docker-config"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.stdin(Stdio::null()).output().expect("run berth")
+}
+
+/// `credsStore` with a `docker-credential-*` helper (a shell script keeping
+/// one JSON file per server, speaking the helper protocol).
+#[test]
+fn credential_helper_stores_and_supplies_logins() {
+    if !ready() {
+        return;
+    }
+    let reg = Reg::start(Auth::Htpasswd("carol", "helper-pw"));
+    let d = Daemon::start();
+    let bin = d.dir.path().join("helper-bin");
+    let store = d.dir.path().join("helper-store");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&store).unwrap();
+    let script = format!(
+        r#"#!/bin/sh
+set -e
+dir={store}
+case "$1" in
+store) input=$(cat); server=$(printf '%s' "$input" | sed 's/.*"ServerURL":"\([^"]*\)".*/\1/'); printf '%s' "$input" > "$dir/$(printf '%s' "$server" | tr '/:' '__')";;
+get) server=$(cat); f="$dir/$(printf '%s' "$server" | tr '/:' '__')"; if [ -f "$f" ]; then cat "$f"; else echo "credentials not found in native keychain"; exit 1; fi;;
+erase) server=$(cat); rm -f "$dir/$(printf '%s' "$server" | tr '/:' '__')";;
+esac
+"#,
+        store = store.display()
+    );
+    let helper = bin.join("docker-credential-berthtest");
+    std::fs::write(&helper, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg_dir = d.dir.path().join("docker-config");
+    std::fs::create_dir_all(&cfg_dir).unwrap();
+    std::fs::write(cfg_dir.join("config.json"), r#"{"credsStore":"berthtest","psFormat":"keep me"}"#).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let env = [("PATH", path)];
+
+    let o = berth_env(&d, &["login", "-u", "carol", "-p", "helper-pw", &reg.host()], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "Login Succeeded\n");
+    // Kept by the helper, not in the file; the file's other settings survive.
+    let cfg = std::fs::read_to_string(cfg_dir.join("config.json")).unwrap();
+    assert!(!cfg.contains("helper-pw"), "{cfg}");
+    assert!(cfg.contains("keep me"), "{cfg}");
+    let kept = std::fs::read_to_string(store.join(reg.host().replace(':', "_"))).unwrap();
+    assert!(kept.contains(r#""Username":"carol""#) && kept.contains("helper-pw"), "{kept}");
+
+    d.ok(&["load", "-i", fixture("busybox.tar").to_str().unwrap()]);
+    let target = format!("{}/helper/bb:1", reg.host());
+    d.ok(&["tag", "busybox", &target]);
+    let o = berth_env(&d, &["push", &target], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = berth_env(&d, &["logout", &reg.host()], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!store.join(reg.host().replace(':', "_")).exists());
+    let o = berth_env(&d, &["push", &target], &env);
+    assert!(!o.status.success());
+}
+
+/// The v1 search API of a registry that offers it (a small server here;
+/// distribution 2.8 has none).
+#[test]
+fn search_uses_the_v1_search_api() {
+    if !common::is_root() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let queries = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let q2 = queries.clone();
+    std::thread::spawn(move || {
+        for c in listener.incoming() {
+            let Ok(mut c) = c else { break };
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let target = req.split(' ').nth(1).unwrap_or("").to_string();
+            q2.lock().unwrap().push(target.clone());
+            let body = json!({"num_results": 3, "query": "tools", "results": [
+                {"name": "team/tools", "description": "Everything a team needs to build, test and ship its services quickly", "star_count": 42, "is_official": false, "is_automated": true},
+                {"name": "tools", "description": "Official\ntools", "star_count": 1000, "is_official": true, "is_automated": false},
+                {"name": "other/tools", "description": "", "star_count": 3, "is_official": false, "is_automated": false},
+            ]})
+            .to_string();
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let d = Daemon::start();
+    let out = d.ok(&["search", &format!("127.0.0.1:{port}/tools")]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("DESCRIPTION") && lines[0].contains("OFFICIAL"), "{out}");
+    assert!(
+        lines[1].starts_with("team/tools") && lines[1].contains("Everything a team needs to build, test and s…"),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains("Official tools") && lines[2].contains("1000") && lines[2].trim_end().ends_with("[OK]"),
+        "{out}"
+    );
+    assert!(queries.lock().unwrap()[0].starts_with("/v1/search?q=tools&n=25"), "{:?}", queries.lock().unwrap());
+    let out = d.ok(&[
+        "search",
+        "--filter",
+        "is-official=true",
+        "--format",
+        "{{.Name}}:{{.StarCount}}",
+        &format!("127.0.0.1:{port}/tools"),
+    ]);
+    assert_eq!(out, "tools:1000\n");
+    let out = d.ok(&[
+        "search",
+        "--filter",
+        "stars=10",
+        "--limit",
+        "5",
+        "--no-trunc",
+        "--format",
+        "{{.Description}}",
+        &format!("127.0.0.1:{port}/tools"),
+    ]);
+    assert_eq!(out, "Everything a team needs to build, test and ship its services quickly\nOfficial tools\n");
+    let o = d.berth(&["search", "--limit", "101", &format!("127.0.0.1:{port}/tools")]);
+    assert_eq!(stderr(&o).trim(), "Error response from daemon: limit 101 is outside the range of [1, 100]");
+    if which("docker").is_some() {
+        let o = d.docker(&["search", "--format", "{{.Name}}", &format!("127.0.0.1:{port}/tools")]).unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "team/tools\ntools\nother/tools\n");
+    }
+}
