@@ -88,6 +88,24 @@ impl Registry {
         opts: &PullOptions,
         progress: &mut dyn FnMut(ProgressEvent),
     ) -> Result<PulledImage> {
+        let pulled = self.pull_tag(store, reference, opts, progress)?;
+        let shown = match &reference.digest {
+            Some(_) => reference.familiar(),
+            None if reference.tag.is_none() => reference.with_tag("latest").familiar(),
+            None => reference.familiar(),
+        };
+        progress(status_line(&shown, pulled.updated));
+        Ok(pulled)
+    }
+
+    /// One tag or digest, without the final status line.
+    fn pull_tag(
+        &self,
+        store: &ImageStore,
+        reference: &Reference,
+        opts: &PullOptions,
+        progress: &mut dyn FnMut(ProgressEvent),
+    ) -> Result<PulledImage> {
         let reference = if reference.tag.is_none() && reference.digest.is_none() {
             reference.with_tag("latest")
         } else {
@@ -123,8 +141,10 @@ impl Registry {
         let tags = self.list_tags(repository, opts.credentials.as_ref())?;
         let mut out = Vec::new();
         for t in tags {
-            out.push(self.pull(store, &repository.with_tag(&t), opts, progress)?);
+            out.push(self.pull_tag(store, &repository.with_tag(&t), opts, progress)?);
         }
+        // moby reports once for the whole repository (pullV2Repository → writeStatus).
+        progress(status_line(&repository.familiar_name(), out.iter().any(|p| p.updated)));
         Ok(out)
     }
 
@@ -316,12 +336,6 @@ impl Registry {
         let downloaded = added.lock().map(|a| !a.blobs.is_empty() || !a.snapshots.is_empty()).unwrap_or(true);
         let updated = prior.as_deref() != Some(id.as_str()) || downloaded;
         progress(ProgressEvent::status(format!("Digest: {top_digest}")));
-        let shown = if reference.digest.is_some() { digest_ref.familiar() } else { reference.familiar() };
-        progress(ProgressEvent::status(if updated {
-            format!("Status: Downloaded newer image for {shown}")
-        } else {
-            format!("Status: Image is up to date for {shown}")
-        }));
         Ok(PulledImage { id, digest: top_digest, tags, updated })
     }
 
@@ -578,6 +592,15 @@ impl Registry {
         emit(ProgressEvent::layer(digest, LayerStatus::DownloadComplete));
         Ok(())
     }
+}
+
+/// moby's `writeStatus`: the last line of a pull.
+fn status_line(shown: &str, updated: bool) -> ProgressEvent {
+    ProgressEvent::status(if updated {
+        format!("Status: Downloaded newer image for {shown}")
+    } else {
+        format!("Status: Image is up to date for {shown}")
+    })
 }
 
 /// Removes what a failed pull added and no registered image uses.

@@ -415,6 +415,9 @@ fn pull_all_tags() {
     assert!(out.contains("a: Pulling from multi/bb"), "{out}");
     assert!(out.contains("b: Pulling from multi/bb"), "{out}");
     assert_eq!(out.lines().last().unwrap(), repo);
+    // One status for the repository, as moby writes it.
+    assert_eq!(out.matches("Status: ").count(), 1, "{out}");
+    assert!(out.contains(&format!("Status: Downloaded newer image for {repo}\n")), "{out}");
     let tags = d.ok(&["images", "--format", "{{.Tag}}", &repo]);
     let mut tags: Vec<&str> = tags.lines().collect();
     tags.sort();
