@@ -286,6 +286,15 @@ fn push_then_pull_with_the_berth_cli() {
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["Descriptor"]["digest"], digest.as_str());
     assert_eq!(v["Platforms"][0]["os"], "linux");
+
+    // Removing the repository's last tag drops its digest reference too (moby),
+    // and with it the image.
+    let out = b.ok(&["rmi", &target]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("Untagged: {target}"), "{out}");
+    assert_eq!(lines[1], format!("Untagged: {by_digest}"), "{out}");
+    assert!(lines[2].starts_with("Deleted: sha256:"), "{out}");
+    assert!(image_ids(&b).is_empty());
 }
 
 #[test]
