@@ -171,8 +171,7 @@ pub async fn pull(st: State, q: Query, headers: &HeaderMap) -> ApiResult<Respons
     if !tag.is_empty() {
         // The "tag" may be a digest (moby's PullImage).
         if tag.starts_with("sha256:") {
-            r.digest = Some(tag.clone());
-            r.tag = None;
+            r = Reference::parse(&format!("{}@{tag}", r.name()))?;
         } else {
             r = Reference::parse(&format!("{}:{tag}", r.name()))?;
         }

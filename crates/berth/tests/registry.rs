@@ -723,6 +723,9 @@ fn mirror_serves_docker_hub_pulls() {
     assert_eq!(info["RegistryConfig"]["IndexConfigs"]["docker.io"]["Mirrors"], json!([format!("{mirror_url}/")]));
     let cidrs = info["RegistryConfig"]["InsecureRegistryCIDRs"].as_array().unwrap();
     assert!(cidrs.contains(&json!("127.0.0.0/8")) && cidrs.contains(&json!("10.99.0.0/16")), "{cidrs:?}");
+    let info_text = d.ok(&["info"]);
+    assert!(info_text.contains(&format!(" Registry Mirrors:\n  {mirror_url}/\n")), "{info_text}");
+    assert!(info_text.contains("  10.99.0.0/16\n"), "{info_text}");
     let out = d.ok(&["pull", "busybox"]);
     assert!(out.contains("latest: Pulling from library/busybox"), "{out}");
     assert!(out.contains("Status: Downloaded newer image for busybox:latest"), "{out}");
