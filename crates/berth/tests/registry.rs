@@ -1296,3 +1296,20 @@ fn search_uses_the_v1_search_api() {
         assert_eq!(stdout(&o), "team/tools\ntools\nother/tools\n");
     }
 }
+
+#[test]
+fn login_reuses_stored_credentials() {
+    if !ready() {
+        return;
+    }
+    let reg = Reg::start(Auth::Htpasswd("dave", "stored-pw"));
+    let d = Daemon::start();
+    let o = d.berth(&["login", &reg.host()]);
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o).trim(), "Error: Cannot perform an interactive login from a non TTY device");
+    d.ok(&["login", "-u", "dave", "-p", "stored-pw", &reg.host()]);
+    let o = d.berth(&["login", &reg.host()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "Authenticating with existing credentials... [Username: dave]\n");
+    assert_eq!(stdout(&o), "Login Succeeded\n");
+}

@@ -240,7 +240,16 @@ pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<i32> {
     if username.is_empty() && password.is_none() {
         // docker reuses stored credentials when none are given.
         if let Some(s) = &stored {
-            return do_login(ctx, s.clone(), true).await;
+            // docker-cli 28's loginWithStoredCredentials, on stderr.
+            let who = if s.username.is_empty() { String::new() } else { format!(" [Username: {}]", s.username) };
+            eprintln!("Authenticating with existing credentials...{who}");
+            match auth_request(ctx, s).await? {
+                Ok(v) => {
+                    println!("{}", v.get("Status").and_then(Value::as_str).unwrap_or("Login Succeeded"));
+                    return Ok(0);
+                }
+                Err(e) => eprintln!("Login did not succeed, error: {e}"),
+            }
         }
         if !interactive {
             return fail("Error: Cannot perform an interactive login from a non TTY device");
@@ -259,35 +268,40 @@ pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<i32> {
         return fail("Error: Password Required");
     }
     let creds = AuthConfig { username: username.trim().to_string(), password, server, identity_token: String::new() };
-    do_login(ctx, creds, false).await
+    do_login(ctx, creds).await
 }
 
-async fn do_login(ctx: &Ctx, mut creds: AuthConfig, reused: bool) -> Result<i32> {
+/// `POST /auth`: the daemon's answer, or its error as docker prints it.
+async fn auth_request(ctx: &Ctx, creds: &AuthConfig) -> Result<std::result::Result<Value, String>> {
     let c = ctx.client().await?;
     let mut body = json!({"username": creds.username, "password": creds.password, "serveraddress": creds.server});
     if !creds.identity_token.is_empty() {
         body["identitytoken"] = json!(creds.identity_token);
     }
-    let v: Value =
-        match c.request(Method::POST, "/auth", full(body.to_string()), &[("Content-Type", "application/json")]).await {
-            Ok(r) => berth_client::read_json(r).await?,
-            Err(e) => return daemon_error(e.into()),
-        };
+    match c.request(Method::POST, "/auth", full(body.to_string()), &[("Content-Type", "application/json")]).await {
+        Ok(r) => Ok(Ok(berth_client::read_json(r).await?)),
+        Err(e) => Ok(Err(super::container::error_text(&e.into()))),
+    }
+}
+
+async fn do_login(ctx: &Ctx, mut creds: AuthConfig) -> Result<i32> {
+    let v = match auth_request(ctx, &creds).await? {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
     if let Some(t) = v.get("IdentityToken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
         creds.password.clear();
         creds.identity_token = t.to_string();
     }
-    if !reused {
-        match auth::store(&creds) {
-            Ok(Some(path)) => {
-                eprintln!(
-                    "WARNING! Your credentials are stored unencrypted in '{}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n",
-                    path.display()
-                );
-            }
-            Ok(None) => {}
-            Err(e) => return fail(format!("Error saving credentials: {e}")),
+    match auth::store(&creds) {
+        Ok(Some(path)) => {
+            eprintln!(
+                "WARNING! Your credentials are stored unencrypted in '{}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n",
+                path.display()
+            );
         }
+        Ok(None) => {}
+        Err(e) => return fail(format!("Error saving credentials: {e}")),
     }
     println!("{}", v.get("Status").and_then(Value::as_str).unwrap_or("Login Succeeded"));
     Ok(0)
