@@ -1084,13 +1084,20 @@ fn images_move_between_berth_and_dockerd_through_a_registry() {
 }
 
 /// Forwards to `upstream`, 32 KiB every 20 ms from the registry: slow enough
-/// for a client to go away mid-pull.
-fn slow_proxy(upstream: u16) -> u16 {
+/// for a client to go away mid-pull. Setting the returned flag makes the
+/// registry "go away": open connections are cut and new ones closed at once.
+fn slow_proxy(upstream: u16) -> (u16, Arc<AtomicBool>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let dead = Arc::new(AtomicBool::new(false));
+    let gone = dead.clone();
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { break };
+            if gone.load(Ordering::Relaxed) {
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                continue;
+            }
             let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
             let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             std::thread::spawn(move || {
@@ -1098,9 +1105,13 @@ fn slow_proxy(upstream: u16) -> u16 {
                 let _ = s_write.shutdown(std::net::Shutdown::Write);
             });
             let (mut s_read, mut c_write) = (server, client);
+            let gone = gone.clone();
             std::thread::spawn(move || {
                 let mut buf = [0u8; 32 * 1024];
                 loop {
+                    if gone.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let n = match s_read.read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => n,
@@ -1111,10 +1122,11 @@ fn slow_proxy(upstream: u16) -> u16 {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 let _ = c_write.shutdown(std::net::Shutdown::Both);
+                let _ = s_read.shutdown(std::net::Shutdown::Both);
             });
         }
     });
-    port
+    (port, dead)
 }
 
 #[test]
@@ -1125,7 +1137,7 @@ fn a_client_that_goes_away_cancels_the_pull() {
     let reg = Reg::start(Auth::Anonymous);
     let src = Daemon::start();
     push_busybox(&src, &format!("{}/slow/bb:1", reg.host()));
-    let proxy = slow_proxy(reg.port);
+    let (proxy, _) = slow_proxy(reg.port);
     let d = Daemon::start();
     let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
     write!(s, "POST /images/create?fromImage=127.0.0.1:{proxy}/slow/bb&tag=1 HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\n\r\n")
@@ -1312,4 +1324,46 @@ fn login_reuses_stored_credentials() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o), "Authenticating with existing credentials... [Username: dave]\n");
     assert_eq!(stdout(&o), "Login Succeeded\n");
+}
+
+#[test]
+fn a_registry_that_goes_away_mid_pull_leaves_nothing() {
+    if !ready() {
+        return;
+    }
+    let reg = Reg::start(Auth::Anonymous);
+    let src = Daemon::start();
+    push_busybox(&src, &format!("{}/gone/bb:1", reg.host()));
+    let (proxy, dead) = slow_proxy(reg.port);
+    let d = Daemon::start();
+    let mut child = Command::new(common::berth_bin())
+        .args(["-H", &d.host(), "pull", &format!("127.0.0.1:{proxy}/gone/bb:1")])
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the layer download has begun, the registry dies.
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "pull ended early: {seen}");
+        seen.push_str(&line);
+        if line.contains("Pulling fs layer") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    dead.store(true, Ordering::Relaxed);
+    let mut rest = String::new();
+    let _ = out.read_to_string(&mut rest);
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success(), "{seen}{rest}");
+    // The failing blob is named (`GET …/blobs/sha256:…: io: Peer disconnected`).
+    assert!(stderr(&o).contains("sha256:"), "{}", stderr(&o));
+    assert!(image_ids(&d).is_empty(), "{:?}", image_ids(&d));
+    assert!(content_blobs(&d).is_empty(), "{:?}", content_blobs(&d));
+    let ingest = std::fs::read_dir(d.root.join("content/ingest")).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(ingest, 0, "partial downloads left in ingest");
 }
