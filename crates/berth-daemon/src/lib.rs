@@ -100,6 +100,9 @@ pub struct Options {
     /// Set the max concurrent downloads
     #[arg(long = "max-concurrent-downloads", default_value_t = 3)]
     pub max_concurrent_downloads: usize,
+    /// Set the max concurrent uploads
+    #[arg(long = "max-concurrent-uploads", default_value_t = 5)]
+    pub max_concurrent_uploads: usize,
 }
 
 /// Entry point: parses `args` (without the leading `berth daemon`) and runs.

@@ -41,8 +41,13 @@ pub(crate) fn client(opts: &Options) -> Result<Registry, Error> {
     if opts.max_concurrent_downloads == 0 {
         return Err(Error::Config("invalid max concurrent downloads: 0".into()));
     }
+    if opts.max_concurrent_uploads == 0 {
+        return Err(Error::Config("invalid max concurrent uploads: 0".into()));
+    }
     let config = RegistryConfig { insecure, mirrors, user_agent: None };
-    Ok(Registry::new(config).with_parallel_downloads(opts.max_concurrent_downloads))
+    Ok(Registry::new(config)
+        .with_parallel_downloads(opts.max_concurrent_downloads)
+        .with_parallel_uploads(opts.max_concurrent_uploads))
 }
 
 #[cfg(test)]

@@ -85,6 +85,8 @@ pub struct Registry {
     // (realm, service, scope, user) → token and when it expires.
     tokens: Mutex<HashMap<String, (String, Instant)>>,
     pub(crate) parallel_downloads: usize,
+    /// Concurrent layer uploads (Docker's `max-concurrent-uploads`, default 5).
+    pub(crate) parallel_uploads: usize,
     pub(crate) retries: u32,
     /// Bytes per `PATCH` of a blob upload.
     pub(crate) upload_chunk: u64,
@@ -278,6 +280,7 @@ impl Registry {
             lookup: None,
             tokens: Mutex::new(HashMap::new()),
             parallel_downloads: 3,
+            parallel_uploads: 5,
             retries: 5,
             upload_chunk: DEFAULT_UPLOAD_CHUNK,
         }
@@ -287,6 +290,12 @@ impl Registry {
     /// (`docker.io` for Docker Hub). Per-call credentials win over it.
     pub fn with_credentials(mut self, lookup: impl Fn(&str) -> Option<Credentials> + Send + Sync + 'static) -> Self {
         self.lookup = Some(Arc::new(lookup));
+        self
+    }
+
+    /// Concurrent layer uploads (Docker's `max-concurrent-uploads`, default 5).
+    pub fn with_parallel_uploads(mut self, n: usize) -> Self {
+        self.parallel_uploads = n.max(1);
         self
     }
 

@@ -12,11 +12,13 @@
 //! Uploads use Docker's sequence: `POST …/blobs/uploads/`, one streaming
 //! `PATCH` with the content, then `PUT …?digest=` to commit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
 
 use berth_image::store::{MEDIA_TAR, MEDIA_TAR_GZIP};
-use berth_image::{ImageStore, Reference};
+use berth_image::{ImageStore, LayerInfo, Reference};
 
 use crate::client::{header, read_error, Credentials, Registry, RegistryError, Session};
 use crate::manifest::{
@@ -121,21 +123,47 @@ impl Registry {
         for l in img.layers.iter().rev() {
             progress(ProgressEvent::layer(&l.diff_id, LayerStatus::Preparing));
         }
-        for l in img.layers.iter().rev() {
-            if self.blob_exists(&s, &reference, &l.blob)? {
-                progress(ProgressEvent::layer(&l.diff_id, LayerStatus::LayerAlreadyExists));
-                continue;
+        // Layers go up concurrently (Docker's `max-concurrent-uploads`, 5);
+        // progress is funnelled back to this thread.
+        let mut seen = std::collections::HashSet::new();
+        let jobs: Vec<&LayerInfo> = img.layers.iter().rev().filter(|l| seen.insert(l.blob.clone())).collect();
+        let queue = Mutex::new(jobs.into_iter().collect::<VecDeque<_>>());
+        let abort = AtomicBool::new(false);
+        let mut first_err: Option<Error> = None;
+        let (tx, rx) = mpsc::channel::<Option<(ProgressEvent, Option<Error>)>>();
+        std::thread::scope(|sc| {
+            for _ in 0..self.parallel_uploads {
+                let tx = tx.clone();
+                let (queue, abort, s, reference, sources) = (&queue, &abort, &s, &reference, &sources);
+                sc.spawn(move || loop {
+                    if abort.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Some(l) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
+                    let mut emit = |e: ProgressEvent| {
+                        let _ = tx.send(Some((e, None)));
+                    };
+                    let r = self.push_layer(store, s, reference, l, sources, &mut emit);
+                    if let Err(e) = r {
+                        abort.store(true, Ordering::Relaxed);
+                        let _ = tx.send(Some((ProgressEvent::layer(&l.diff_id, LayerStatus::Preparing), Some(e))));
+                    }
+                });
             }
-            let f = store.content().open_blob(&l.blob)?;
-            let size = f.metadata().map(|m| m.len()).unwrap_or(l.blob_size);
-            let from = sources.get(&l.blob).map(Vec::as_slice).unwrap_or(&[]);
-            match self.upload_blob(&s, &reference, &l.blob, f, size, &l.diff_id, from, progress)? {
-                Uploaded::Mounted(repo) => progress(ProgressEvent::Status {
-                    id: Some(crate::progress::short_id(&l.diff_id)),
-                    status: format!("Mounted from {repo}"),
-                }),
-                Uploaded::Pushed => progress(ProgressEvent::layer(&l.diff_id, LayerStatus::Pushed)),
+            drop(tx);
+            for (event, err) in rx.into_iter().flatten() {
+                match err {
+                    Some(e) => {
+                        if first_err.is_none() {
+                            first_err = Some(e);
+                        }
+                    }
+                    None => progress(event),
+                }
             }
+        });
+        if let Some(e) = first_err {
+            return Err(e);
         }
         let config_digest = sha256(&img.config_bytes);
         if !self.blob_exists(&s, &reference, &config_digest)? {
@@ -194,6 +222,33 @@ impl Registry {
         store.add_digest(&img.id, &digest_ref)?;
         progress(ProgressEvent::Pushed { tag, digest: digest.clone(), size: bytes.len() as u64 });
         Ok(digest)
+    }
+
+    /// One layer: already there, mounted from another repository, or uploaded.
+    fn push_layer(
+        &self,
+        store: &ImageStore,
+        s: &Session,
+        reference: &Reference,
+        l: &LayerInfo,
+        sources: &HashMap<String, Vec<String>>,
+        progress: &mut dyn FnMut(ProgressEvent),
+    ) -> Result<()> {
+        if self.blob_exists(s, reference, &l.blob)? {
+            progress(ProgressEvent::layer(&l.diff_id, LayerStatus::LayerAlreadyExists));
+            return Ok(());
+        }
+        let f = store.content().open_blob(&l.blob)?;
+        let size = f.metadata().map(|m| m.len()).unwrap_or(l.blob_size);
+        let from = sources.get(&l.blob).map(Vec::as_slice).unwrap_or(&[]);
+        match self.upload_blob(s, reference, &l.blob, f, size, &l.diff_id, from, progress)? {
+            Uploaded::Mounted(repo) => progress(ProgressEvent::Status {
+                id: Some(crate::progress::short_id(&l.diff_id)),
+                status: format!("Mounted from {repo}"),
+            }),
+            Uploaded::Pushed => progress(ProgressEvent::layer(&l.diff_id, LayerStatus::Pushed)),
+        }
+        Ok(())
     }
 
     /// Puts a manifest (or index) under `tag_or_digest`; returns its digest.

@@ -1367,3 +1367,72 @@ fn a_registry_that_goes_away_mid_pull_leaves_nothing() {
     let ingest = std::fs::read_dir(d.root.join("content/ingest")).map(|r| r.count()).unwrap_or(0);
     assert_eq!(ingest, 0, "partial downloads left in ingest");
 }
+
+fn file_layer(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut t = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    t.append_data(&mut h, name, data).unwrap();
+    t.into_inner().unwrap()
+}
+
+/// busybox plus three file layers, as a docker-archive.
+fn layered_busybox(path: &Path) {
+    let (bb_layer, bb_cfg) = busybox_parts();
+    let mut layers = vec![bb_layer];
+    for i in 1..=3 {
+        layers.push(file_layer(&format!("f{i}"), format!("layer {i}\n").repeat(20_000).as_bytes()));
+    }
+    let diff_ids: Vec<String> = layers.iter().map(|l| sha(l)).collect();
+    let mut cfg: Value = serde_json::from_slice(&bb_cfg).unwrap();
+    cfg["rootfs"]["diff_ids"] = json!(diff_ids);
+    cfg["history"] = json!([]);
+    let cfg = cfg.to_string();
+    let cfg_name = format!("{}.json", sha256_hex(cfg.as_bytes()));
+    let names: Vec<String> = diff_ids.iter().map(|d| format!("{}/layer.tar", &d[7..])).collect();
+    let manifest = json!([{"Config": cfg_name, "RepoTags": ["layered/bb:4"], "Layers": names}]).to_string();
+    let mut ar = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        ar.append_data(&mut h, name, data).unwrap();
+    };
+    add(&cfg_name, cfg.as_bytes());
+    for (n, l) in names.iter().zip(&layers) {
+        add(n, l);
+    }
+    add("manifest.json", manifest.as_bytes());
+    ar.finish().unwrap();
+}
+
+#[test]
+fn multi_layer_images_go_up_and_down_in_parallel() {
+    if !ready() {
+        return;
+    }
+    let reg = Reg::start(Auth::Anonymous);
+    let a = Daemon::start();
+    let archive = a.dir.path().join("layered.tar");
+    layered_busybox(&archive);
+    a.ok(&["load", "-i", archive.to_str().unwrap()]);
+    let target = format!("{}/layered/bb:4", reg.host());
+    a.ok(&["tag", "layered/bb:4", &target]);
+    let out = a.ok(&["push", &target]);
+    assert_eq!(out.matches(": Pushed").count(), 4, "{out}");
+    let b = Daemon::start();
+    let out = b.ok(&["pull", &target]);
+    assert_eq!(out.matches(": Pull complete").count(), 4, "{out}");
+    assert_eq!(
+        a.ok(&["image", "inspect", "-f", "{{.Id}}", &target]),
+        b.ok(&["image", "inspect", "-f", "{{.Id}}", &target])
+    );
+    let run = b.ok(&["run", "--rm", &target, "sh", "-c", "head -n1 /f1 /f2 /f3 | grep layer"]);
+    assert_eq!(run, "layer 1\nlayer 2\nlayer 3\n");
+    // Pushing it under another name on the same registry mounts every layer.
+    let other = format!("{}/layered/copy:4", reg.host());
+    b.ok(&["tag", &target, &other]);
+    let out = b.ok(&["push", &other]);
+    assert_eq!(out.matches(": Mounted from layered/bb").count(), 4, "{out}");
+}
