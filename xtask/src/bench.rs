@@ -36,12 +36,12 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-fn run_quiet(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run_quiet(cmd: &mut Command) -> Result<()> {
     let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
     if !out.status.success() {
         bail!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
@@ -49,13 +49,13 @@ fn run_quiet(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn timed(cmd: &mut Command) -> Result<Duration> {
+pub(crate) fn timed(cmd: &mut Command) -> Result<Duration> {
     let t = Instant::now();
     run_quiet(cmd)?;
     Ok(t.elapsed())
 }
 
-fn rss_kb(pid: u32) -> u64 {
+pub(crate) fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -66,7 +66,7 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn pid_of(name: &str, needle: &str) -> Option<u32> {
+pub(crate) fn pid_of(name: &str, needle: &str) -> Option<u32> {
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -79,15 +79,20 @@ fn pid_of(name: &str, needle: &str) -> Option<u32> {
 }
 
 /// A berth daemon on a scratch data root, for the duration of the bench.
-struct BerthDaemon {
+pub(crate) struct BerthDaemon {
     bin: PathBuf,
-    dir: PathBuf,
-    child: Child,
+    pub(crate) dir: PathBuf,
+    pub(crate) child: Child,
 }
 
 impl BerthDaemon {
     fn start(bin: &Path) -> Result<Self> {
-        let dir = PathBuf::from(format!("/tmp/berth-bench-{}", std::process::id()));
+        Self::start_with(bin, "main", &[])
+    }
+
+    /// A second daemon (own root and socket) with extra flags.
+    pub(crate) fn start_with(bin: &Path, name: &str, flags: &[&str]) -> Result<Self> {
+        let dir = PathBuf::from(format!("/tmp/berth-bench-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let log = std::fs::File::create(dir.join("daemon.log"))?;
         let child = Command::new(bin)
@@ -95,6 +100,7 @@ impl BerthDaemon {
             .arg(dir.join("root"))
             .arg("-H")
             .arg(format!("unix://{}", dir.join("s.sock").display()))
+            .args(flags)
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
@@ -108,7 +114,7 @@ impl BerthDaemon {
         }
         Ok(d)
     }
-    fn cli(&self) -> Command {
+    pub(crate) fn cli(&self) -> Command {
         let mut c = Command::new(&self.bin);
         c.arg("-H").arg(format!("unix://{}", self.dir.join("s.sock").display()));
         c
@@ -124,7 +130,7 @@ impl Drop for BerthDaemon {
     }
 }
 
-fn docker() -> Command {
+pub(crate) fn docker() -> Command {
     let mut c = Command::new("docker");
     c.env("DOCKER_HOST", format!("unix://{REF_SOCK}"));
     c
@@ -187,14 +193,14 @@ fn avg_rss_kb(pids: &[u32]) -> u64 {
     pids.iter().map(|p| rss_kb(*p)).sum::<u64>() / pids.len() as u64
 }
 
-struct Row {
-    name: String,
-    berth: String,
-    dockerd: String,
-    ratio: String,
+pub(crate) struct Row {
+    pub(crate) name: String,
+    pub(crate) berth: String,
+    pub(crate) dockerd: String,
+    pub(crate) ratio: String,
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     let m = d.as_secs_f64() * 1000.0;
     if m >= 1000.0 {
         format!("{:.2} s", m / 1000.0)
@@ -203,7 +209,7 @@ fn ms(d: Duration) -> String {
     }
 }
 
-fn row_time(name: &str, b: Duration, d: Option<Duration>) -> Row {
+pub(crate) fn row_time(name: &str, b: Duration, d: Option<Duration>) -> Row {
     Row {
         name: name.into(),
         berth: ms(b),
@@ -212,7 +218,7 @@ fn row_time(name: &str, b: Duration, d: Option<Duration>) -> Row {
     }
 }
 
-fn row_mem(name: &str, b_kb: u64, d_kb: Option<u64>) -> Row {
+pub(crate) fn row_mem(name: &str, b_kb: u64, d_kb: Option<u64>) -> Row {
     let f = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
     Row {
         name: name.into(),
@@ -227,7 +233,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let want = |n: &str| o.only.is_empty() || o.only.iter().any(|x| x == n);
     let root = repo_root();
     run_quiet(Command::new("cargo").current_dir(&root).args(["build", "--release", "--locked", "-p", "berth"]))?;
-    let bin = root.join("target/release/berth");
+    // The binary is where cargo put it: $CARGO_TARGET_DIR when set.
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let bin = target_dir.join("release/berth");
     std::fs::create_dir_all(&o.fixtures)?;
     run_quiet(Command::new("bash").arg(root.join("scripts/fixtures/all.sh")).arg(&o.fixtures))?;
     let dockerd = std::os::unix::net::UnixStream::connect(REF_SOCK).is_ok();
@@ -429,6 +437,10 @@ pub fn run(args: &[String]) -> Result<()> {
         if dockerd {
             let _ = docker().args(["container", "prune", "-f"]).output();
         }
+    }
+
+    if want("push") || want("pull") || want("pull-layers") {
+        crate::bench_registry::run(&bin, &d, &o.fixtures, dockerd, &want, &mut rows)?;
     }
 
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(10).max(6);

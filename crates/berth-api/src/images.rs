@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State as AxState};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use berth_image::archive::{self, ImportOptions};
@@ -142,13 +142,18 @@ pub async fn get_dispatch(
     Err(ApiError::not_found(format!("page not found: /images/{rest}")))
 }
 
-pub async fn post_dispatch(AxState(st): AxState<State>, Path(rest): Path<String>, uri: Uri) -> ApiResult<Response> {
+pub async fn post_dispatch(
+    AxState(st): AxState<State>,
+    Path(rest): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let q = Query::parse(uri.query())?;
     if let Some(name) = rest.strip_suffix("/tag") {
         return tag(st, name.to_string(), q).await;
     }
-    if rest.ends_with("/push") {
-        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "push is not supported by this daemon yet"));
+    if let Some(name) = rest.strip_suffix("/push") {
+        return crate::registry::push(st, name.to_string(), q, &headers).await;
     }
     Err(ApiError::not_found(format!("page not found: /images/{rest}")))
 }
@@ -432,7 +437,7 @@ async fn save(st: State, names: Vec<String>) -> ApiResult<Response> {
 
 /// `POST /images/create`: `fromSrc` imports a root filesystem; `fromImage`
 /// pulls from a registry.
-pub async fn create(AxState(st): AxState<State>, uri: Uri, body: Body) -> ApiResult<Response> {
+pub async fn create(AxState(st): AxState<State>, uri: Uri, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let q = Query::parse(uri.query())?;
     if let Some(src) = q.get("fromSrc") {
         let src = src.to_string();
@@ -471,10 +476,7 @@ pub async fn create(AxState(st): AxState<State>, uri: Uri, body: Body) -> ApiRes
         return Ok(json_stream_response(vec![json!({"status": id})]));
     }
     if q.get("fromImage").is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "pulling from a registry is not supported by this daemon yet",
-        ));
+        return crate::registry::pull(st, q, &headers).await;
     }
     Err(ApiError::bad_request("either fromSrc or fromImage is required"))
 }

@@ -8,6 +8,7 @@
 mod containers;
 pub mod error;
 mod images;
+mod registry;
 mod system;
 pub mod util;
 
@@ -67,6 +68,7 @@ pub struct Engine {
     pub containers: Arc<berth_container::Manager>,
     pub events: Arc<EventBus>,
     pub usage: Arc<dyn ImageUsage>,
+    pub registry: Arc<berth_registry::Registry>,
     pub info: DaemonInfo,
 }
 
@@ -106,6 +108,9 @@ pub fn router(engine: State) -> Router {
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))
         .route("/images/prune", post(images::prune))
+        .route("/images/search", get(registry::search))
+        .route("/auth", post(registry::auth))
+        .route("/distribution/{*rest}", get(registry::distribution))
         .route("/images/{*rest}", get(images::get_dispatch).post(images::post_dispatch).delete(images::delete))
         .fallback(system::not_found)
         .with_state(engine)

@@ -189,13 +189,7 @@ pub async fn info(AxState(st): AxState<State>) -> ApiResult<Response> {
         "OSType": "linux",
         "Architecture": machine,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "AllowNondistributableArtifactsCIDRs": null,
-            "AllowNondistributableArtifactsHostnames": null,
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-            "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}},
-            "Mirrors": null
-        },
+        "RegistryConfig": crate::registry::registry_config_json(st.registry.config()),
         "NCPU": ncpu,
         "MemTotal": mem_total(),
         "GenericResources": null,

@@ -71,6 +71,16 @@ pub enum Command {
     Save(cmd::image::SaveArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(cmd::image::ImportArgs),
+    /// Download an image from a registry
+    Pull(cmd::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(cmd::registry::PushArgs),
+    /// Authenticate to a registry
+    Login(cmd::registry::LoginArgs),
+    /// Log out from a registry
+    Logout(cmd::registry::LogoutArgs),
+    /// Search Docker Hub for images
+    Search(cmd::registry::SearchArgs),
     /// Return low-level information on berth objects
     Inspect(cmd::image::InspectArgs),
     /// Create and run a new container from an image
@@ -192,6 +202,11 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Save(a) => image::save(&ctx, a).await,
         Command::Import(a) => image::import(&ctx, a).await,
         Command::Inspect(a) => image::inspect(&ctx, a).await,
+        Command::Pull(a) => cmd::registry::pull(&ctx, a).await,
+        Command::Push(a) => cmd::registry::push(&ctx, a).await,
+        Command::Login(a) => cmd::registry::login(&ctx, a).await,
+        Command::Logout(a) => cmd::registry::logout(&ctx, a).await,
+        Command::Search(a) => cmd::registry::search(&ctx, a).await,
         Command::Run(a) => container::run::run(&ctx, a).await,
         Command::Create(a) => container::run::create(&ctx, a).await,
         Command::Start(a) => container::run::start(&ctx, a).await,

@@ -2,6 +2,7 @@
 //! lock, and serves the Engine API on a unix socket until SIGTERM/SIGINT.
 
 mod host;
+mod registry;
 
 use std::collections::HashMap;
 use std::fs;
@@ -90,6 +91,18 @@ pub struct Options {
     /// Group for the unix socket (defaults to "docker" when that group exists)
     #[arg(short = 'G', long = "group")]
     pub group: Option<String>,
+    /// Enable insecure registry communication (host[:port] or CIDR; 127.0.0.0/8 always is)
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+    /// Preferred registry mirror for docker.io
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
+    /// Set the max concurrent downloads
+    #[arg(long = "max-concurrent-downloads", default_value_t = 3)]
+    pub max_concurrent_downloads: usize,
+    /// Set the max concurrent uploads
+    #[arg(long = "max-concurrent-uploads", default_value_t = 5)]
+    pub max_concurrent_uploads: usize,
 }
 
 /// Entry point: parses `args` (without the leading `berth daemon`) and runs.
@@ -275,7 +288,8 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     )?;
     containers.recover().await;
     let usage = Arc::new(ContainerUsage(containers.clone()));
-    let engine = Arc::new(Engine { images, containers, events, usage, info });
+    let registry = Arc::new(registry::client(&opts)?);
+    let engine = Arc::new(Engine { images, containers, events, usage, registry, info });
     let listener = bind_socket(&sock, opts.group.as_deref())?;
     tracing::info!("API listening on {}", sock.display());
 

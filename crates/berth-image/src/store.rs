@@ -485,9 +485,21 @@ impl ImageStore {
             let is_digest = r.digest.is_some();
             let refs_total = img.tags.len() + img.digests.len();
             let matched = if is_digest { img.digests.contains(&r) } else { img.tags.contains(&r) };
-            if matched && refs_total > 1 {
+            // moby: removing the last tag of a repository also removes that
+            // repository's digest references (those a pull or push recorded).
+            let same_repo = |x: &Reference| x.domain == r.domain && x.path == r.path;
+            let repo_digests: Vec<Reference> = if !is_digest && !img.tags.iter().any(|t| *t != r && same_repo(t)) {
+                img.digests.iter().filter(|d| same_repo(d)).cloned().collect()
+            } else {
+                Vec::new()
+            };
+            if matched && refs_total > 1 + repo_digests.len() {
                 self.untag(&r)?;
                 out.push(DeleteItem::Untagged(r.familiar()));
+                for d in &repo_digests {
+                    self.untag(d)?;
+                    out.push(DeleteItem::Untagged(d.familiar()));
+                }
                 return Ok(out);
             }
             if matched {

@@ -16,6 +16,10 @@ use ureq::{AsSendBody, Body};
 
 use crate::{Error, Result};
 
+/// Upload chunk size: big enough that a layer rarely needs more than a few
+/// requests, small enough that a dropped connection costs little to resend.
+pub(crate) const DEFAULT_UPLOAD_CHUNK: u64 = 64 << 20;
+
 /// Docker Hub's API endpoint for `docker.io` references.
 pub(crate) const DOCKER_HUB_HOST: &str = "registry-1.docker.io";
 
@@ -81,7 +85,11 @@ pub struct Registry {
     // (realm, service, scope, user) → token and when it expires.
     tokens: Mutex<HashMap<String, (String, Instant)>>,
     pub(crate) parallel_downloads: usize,
+    /// Concurrent layer uploads (Docker's `max-concurrent-uploads`, default 5).
+    pub(crate) parallel_uploads: usize,
     pub(crate) retries: u32,
+    /// Bytes per `PATCH` of a blob upload.
+    pub(crate) upload_chunk: u64,
 }
 
 /// Where one operation talks to: a base URL, the repository path there, and
@@ -97,11 +105,20 @@ pub(crate) struct Session {
     auth: Mutex<Option<String>>,
     // Whether `auth` holds basic credentials (a 401 then means they are wrong).
     sent_basic: Mutex<bool>,
+    // More token scopes (`repository:<other>:pull` for cross-repository mounts).
+    extra_scopes: Mutex<Vec<String>>,
 }
 
 impl Session {
     pub fn url(&self, tail: &str) -> String {
         format!("{}/v2/{}/{}", self.base, self.repo, tail)
+    }
+
+    /// Asks tokens for these scopes too.
+    pub fn set_extra_scopes(&self, scopes: Vec<String>) {
+        if let Ok(mut g) = self.extra_scopes.lock() {
+            *g = scopes;
+        }
     }
 
     /// Whether a final 401 happened although credentials were sent.
@@ -263,7 +280,9 @@ impl Registry {
             lookup: None,
             tokens: Mutex::new(HashMap::new()),
             parallel_downloads: 3,
+            parallel_uploads: 5,
             retries: 5,
+            upload_chunk: DEFAULT_UPLOAD_CHUNK,
         }
     }
 
@@ -274,10 +293,27 @@ impl Registry {
         self
     }
 
+    /// Concurrent layer uploads (Docker's `max-concurrent-uploads`, default 5).
+    pub fn with_parallel_uploads(mut self, n: usize) -> Self {
+        self.parallel_uploads = n.max(1);
+        self
+    }
+
+    /// Bytes sent per `PATCH` when uploading a blob (at least 1 KiB).
+    pub fn with_upload_chunk(mut self, bytes: u64) -> Self {
+        self.upload_chunk = bytes.max(1024);
+        self
+    }
+
     /// Concurrent layer downloads (Docker's `max-concurrent-downloads`, default 3).
     pub fn with_parallel_downloads(mut self, n: usize) -> Self {
         self.parallel_downloads = n.max(1);
         self
+    }
+
+    /// The settings this client was made with (the daemon's `/info` reports them).
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
     }
 
     /// Whether `hostport` is reached over plain HTTP.
@@ -296,7 +332,7 @@ impl Registry {
             .any(|entry| entry == hostport || entry == host || ip.is_some_and(|ip| cidr_contains(entry, ip)))
     }
 
-    fn base_url(&self, hostport: &str) -> String {
+    pub(crate) fn base_url(&self, hostport: &str) -> String {
         let scheme = if self.is_insecure(hostport) { "http" } else { "https" };
         format!("{scheme}://{hostport}")
     }
@@ -314,6 +350,7 @@ impl Registry {
             mirror,
             auth: Mutex::new(None),
             sent_basic: Mutex::new(false),
+            extra_scopes: Mutex::new(Vec::new()),
         };
         let mut out = Vec::new();
         if reference.domain == berth_image::reference::DEFAULT_DOMAIN {
@@ -428,7 +465,11 @@ impl Registry {
                     return Err(Error::Registry(format!("bearer challenge without realm: {challenge}")));
                 };
                 let service = params.get("service").cloned().unwrap_or_default();
-                let scope = format!("repository:{}:{}", s.repo, s.actions);
+                let mut scope = format!("repository:{}:{}", s.repo, s.actions);
+                for extra in s.extra_scopes.lock().map(|g| g.clone()).unwrap_or_default() {
+                    scope.push(' ');
+                    scope.push_str(&extra);
+                }
                 self.token(s, realm, &service, &scope).map(|t| Some(format!("Bearer {t}")))
             }
             _ => Ok(None),
@@ -466,7 +507,9 @@ impl Registry {
             }
             None => {
                 let sep = if realm.contains('?') { '&' } else { '?' };
-                let mut url = format!("{realm}{sep}scope={}", query_escape(scope));
+                // One `scope` parameter per scope, as distribution's token clients send them.
+                let scopes: Vec<String> = scope.split(' ').map(|sc| format!("scope={}", query_escape(sc))).collect();
+                let mut url = format!("{realm}{sep}{}", scopes.join("&"));
                 if !service.is_empty() {
                     url.push_str(&format!("&service={}", query_escape(service)));
                 }
@@ -524,11 +567,24 @@ impl Registry {
             return Err(Error::InvalidArgument(format!("no endpoint for {domain}")));
         };
         let url = format!("{}/v2/", s.base);
-        let mut resp = self.send(&s, "GET", &url, &[], None)?;
-        match resp.status().as_u16() {
+        // moby's loginV2 texts: a token server's refusal is reported as the
+        // failed GET, anything but 200 from the endpoint by its status.
+        let mut resp = match self.send(&s, "GET", &url, &[], None) {
+            Ok(r) => r,
+            Err(Error::Unauthorized(m)) => return Err(Error::Unauthorized(format!("Get \"{url}\": {m}"))),
+            Err(e) => return Err(e),
+        };
+        let status = resp.status();
+        match status.as_u16() {
             200..=299 => Ok(()),
-            401 | 403 => Err(Error::Unauthorized(format!("unauthorized: {}", read_error(&mut resp).message))),
-            _ => Err(Error::Registry(read_error(&mut resp).docker_text())),
+            code => {
+                let _ = read_error(&mut resp);
+                let text = format!(
+                    "login attempt to {url} failed with status: {code} {}",
+                    status.canonical_reason().unwrap_or("")
+                );
+                Err(if code == 401 || code == 403 { Error::Unauthorized(text) } else { Error::Registry(text) })
+            }
         }
     }
 }

@@ -9,12 +9,14 @@
 //! announced by `WWW-Authenticate`, with tokens cached per scope.
 
 mod client;
+mod inspect;
 mod manifest;
 mod progress;
 mod pull;
 mod push;
 
 pub use client::{Credentials, Registry, RegistryConfig};
+pub use inspect::SearchResult;
 pub use manifest::{
     Descriptor, ImageIndex, ImageManifest, Platform, MEDIA_DOCKER_CONFIG, MEDIA_DOCKER_FOREIGN_GZIP,
     MEDIA_DOCKER_LAYER_GZIP, MEDIA_DOCKER_LAYER_TAR, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_SCHEMA1,

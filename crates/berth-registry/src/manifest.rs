@@ -180,9 +180,17 @@ struct Probe {
     layers: Option<serde_json::Value>,
 }
 
-/// Docker's text for schema 1 (moby removed schema 1 pulls in v28).
+/// What schema 1 manifests are refused with when the reference is unknown.
 pub(crate) const SCHEMA1_REFUSED: &str =
-    "schema 1 manifests are not supported; the image must be re-pushed with a newer client";
+    "Docker Image Format v1 and Docker Image manifest version 2, schema 1 support has been removed";
+
+/// moby 28's text for a schema 1 manifest (distribution/pull_v2.go), naming the image.
+pub(crate) fn schema1_refused(reference: &str) -> String {
+    format!(
+        "{SCHEMA1_REFUSED}. Suggest the author of {reference} to upgrade the image to the OCI Format or \
+         Docker Image manifest v2, schema 2. More information at https://docs.docker.com/go/deprecated-image-specs/"
+    )
+}
 
 /// Classifies manifest bytes by the response's Content-Type, falling back to
 /// the `mediaType` field and then the shape (some registries answer

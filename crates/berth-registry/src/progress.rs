@@ -99,6 +99,13 @@ impl ProgressEvent {
                     detail.insert("total".into(), json!(t));
                 }
                 m.insert("progressDetail".into(), Value::Object(detail));
+                // The rendered bar, as moby sends it for clients that do not draw their own.
+                if let Some(c) = current {
+                    let bar = berth_units::progress_bar(*c as i64, total.unwrap_or(0) as i64, 200);
+                    if !bar.is_empty() {
+                        m.insert("progress".into(), json!(bar));
+                    }
+                }
                 m.insert("id".into(), json!(id));
             }
             ProgressEvent::Pushed { tag, digest, size } => {
@@ -132,7 +139,7 @@ mod tests {
         let e = ProgressEvent::layer_progress(&d, LayerStatus::Downloading, 10, 100);
         assert_eq!(
             e.to_json(),
-            r#"{"status":"Downloading","progressDetail":{"current":10,"total":100},"id":"abababababab"}"#
+            r#"{"status":"Downloading","progressDetail":{"current":10,"total":100},"progress":"[=====>                                             ]      10B/100B","id":"abababababab"}"#
         );
         let e = ProgressEvent::layer(&d, LayerStatus::PullComplete);
         assert_eq!(e.to_json(), r#"{"status":"Pull complete","progressDetail":{},"id":"abababababab"}"#);

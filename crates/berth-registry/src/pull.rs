@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use berth_image::config::{chain_ids, ImageConfig};
@@ -28,11 +28,14 @@ pub struct PullOptions {
     /// Credentials for this pull (the API's `X-Registry-Auth`); when None the
     /// registry's credential lookup is asked.
     pub credentials: Option<Credentials>,
+    /// Set when the client went away: downloads stop and what the pull
+    /// added is removed, as moby cancels a pull with its request context.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for PullOptions {
     fn default() -> Self {
-        PullOptions { platform: Platform::host(), credentials: None }
+        PullOptions { platform: Platform::host(), credentials: None, cancel: None }
     }
 }
 
@@ -85,6 +88,24 @@ impl Registry {
         opts: &PullOptions,
         progress: &mut dyn FnMut(ProgressEvent),
     ) -> Result<PulledImage> {
+        let pulled = self.pull_tag(store, reference, opts, progress)?;
+        let shown = match &reference.digest {
+            Some(_) => reference.familiar(),
+            None if reference.tag.is_none() => reference.with_tag("latest").familiar(),
+            None => reference.familiar(),
+        };
+        progress(status_line(&shown, pulled.updated));
+        Ok(pulled)
+    }
+
+    /// One tag or digest, without the final status line.
+    fn pull_tag(
+        &self,
+        store: &ImageStore,
+        reference: &Reference,
+        opts: &PullOptions,
+        progress: &mut dyn FnMut(ProgressEvent),
+    ) -> Result<PulledImage> {
         let reference = if reference.tag.is_none() && reference.digest.is_none() {
             reference.with_tag("latest")
         } else {
@@ -120,8 +141,10 @@ impl Registry {
         let tags = self.list_tags(repository, opts.credentials.as_ref())?;
         let mut out = Vec::new();
         for t in tags {
-            out.push(self.pull(store, &repository.with_tag(&t), opts, progress)?);
+            out.push(self.pull_tag(store, &repository.with_tag(&t), opts, progress)?);
         }
+        // moby reports once for the whole repository (pullV2Repository → writeStatus).
+        progress(status_line(&repository.familiar_name(), out.iter().any(|p| p.updated)));
         Ok(out)
     }
 
@@ -192,10 +215,17 @@ impl Registry {
         // Docker names the repository by its path on the registry
         // (`Pulling from library/busybox`, `Pulling from team/app`).
         let shown_repo = reference.path.clone();
-        progress(ProgressEvent::Status { id: Some(what.clone()), status: format!("Pulling from {shown_repo}") });
-
         let (bytes, ct, top_digest) = self.fetch_manifest(s, reference, &what)?;
-        let image_manifest = match manifest::parse_manifest(&ct, &bytes)? {
+        // moby announces the pull once the registry has answered with a
+        // manifest: an unknown tag or repository is a plain error response.
+        progress(ProgressEvent::Status { id: Some(what.clone()), status: format!("Pulling from {shown_repo}") });
+        let parsed = manifest::parse_manifest(&ct, &bytes).map_err(|e| match e {
+            Error::InvalidArgument(m) if m == manifest::SCHEMA1_REFUSED => {
+                Error::InvalidArgument(manifest::schema1_refused(&reference.to_string()))
+            }
+            other => other,
+        })?;
+        let image_manifest = match parsed {
             Manifest::Image(m) => m,
             Manifest::Index(idx) => {
                 let d = manifest::select_platform(&idx, &opts.platform)?;
@@ -266,6 +296,7 @@ impl Registry {
             &existing,
             &to_download,
             &added,
+            opts.cancel.as_deref(),
             progress,
         );
         let layers = match result {
@@ -276,8 +307,17 @@ impl Registry {
             }
         };
 
+        if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            undo(store, &added);
+            return Err(Error::Registry("pull cancelled: the client went away".into()));
+        }
         let tag_ref = if reference.digest.is_none() { Some(reference.clone()) } else { None };
-        let prior = tag_ref.as_ref().and_then(|t| store.resolve(&t.to_string()).ok());
+        // What the name pointed at before: the tag, or for a digest pull the
+        // image already recorded under that digest.
+        let prior = match &tag_ref {
+            Some(t) => store.resolve(&t.to_string()).ok(),
+            None => store.resolve(&reference.to_string()).ok(),
+        };
         let tags: Vec<Reference> = tag_ref.into_iter().collect();
         let id = match store.register(&config_bytes, &layers, &tags, "") {
             Ok(id) => id,
@@ -296,12 +336,6 @@ impl Registry {
         let downloaded = added.lock().map(|a| !a.blobs.is_empty() || !a.snapshots.is_empty()).unwrap_or(true);
         let updated = prior.as_deref() != Some(id.as_str()) || downloaded;
         progress(ProgressEvent::status(format!("Digest: {top_digest}")));
-        let shown = if reference.digest.is_some() { digest_ref.familiar() } else { reference.familiar() };
-        progress(ProgressEvent::status(if updated {
-            format!("Status: Downloaded newer image for {shown}")
-        } else {
-            format!("Status: Image is up to date for {shown}")
-        }));
         Ok(PulledImage { id, digest: top_digest, tags, updated })
     }
 
@@ -330,6 +364,7 @@ impl Registry {
         existing: &[Option<LayerInfo>],
         to_download: &[(String, u64)],
         added: &Mutex<Added>,
+        cancel: Option<&AtomicBool>,
         progress: &mut dyn FnMut(ProgressEvent),
     ) -> Result<Vec<LayerInfo>> {
         let queue = Mutex::new(to_download.iter().cloned().collect::<VecDeque<_>>());
@@ -398,6 +433,10 @@ impl Registry {
                 first_err = Some(e);
             }
             for msg in rx {
+                if first_err.is_none() && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    abort.store(true, Ordering::Relaxed);
+                    first_err = Some(Error::Registry("pull cancelled: the client went away".into()));
+                }
                 match msg {
                     Msg::Event(e) => progress(e),
                     Msg::Done(d, Ok(())) => {
@@ -553,6 +592,15 @@ impl Registry {
         emit(ProgressEvent::layer(digest, LayerStatus::DownloadComplete));
         Ok(())
     }
+}
+
+/// moby's `writeStatus`: the last line of a pull.
+fn status_line(shown: &str, updated: bool) -> ProgressEvent {
+    ProgressEvent::status(if updated {
+        format!("Status: Downloaded newer image for {shown}")
+    } else {
+        format!("Status: Image is up to date for {shown}")
+    })
 }
 
 /// Removes what a failed pull added and no registered image uses.

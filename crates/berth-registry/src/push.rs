@@ -12,10 +12,13 @@
 //! Uploads use Docker's sequence: `POST …/blobs/uploads/`, one streaming
 //! `PATCH` with the content, then `PUT …?digest=` to commit.
 
-use std::io::Read;
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
 
 use berth_image::store::{MEDIA_TAR, MEDIA_TAR_GZIP};
-use berth_image::{ImageStore, Reference};
+use berth_image::{ImageStore, LayerInfo, Reference};
 
 use crate::client::{header, read_error, Credentials, Registry, RegistryError, Session};
 use crate::manifest::{
@@ -36,6 +39,14 @@ pub struct PushOptions {
 
 /// Emit a `Pushing` event at most every this many bytes.
 const PROGRESS_STEP: u64 = 512 * 1024;
+/// Repositories tried for a cross-repository mount of one blob.
+const MAX_MOUNT_CANDIDATES: usize = 3;
+
+/// How a blob got to the registry.
+enum Uploaded {
+    Pushed,
+    Mounted(String),
+}
 
 struct Counting<'a, R> {
     inner: R,
@@ -50,7 +61,7 @@ impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.done += n as u64;
-        if self.done - self.last >= PROGRESS_STEP {
+        if self.done.saturating_sub(self.last) >= PROGRESS_STEP {
             self.last = self.done;
             (self.progress)(ProgressEvent::layer_progress(self.id, LayerStatus::Pushing, self.done, self.total));
         }
@@ -73,6 +84,9 @@ impl Registry {
         }
         let reference = if reference.tag.is_none() { reference.with_tag("latest") } else { reference.clone() };
         let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
+        // moby names the repository before it looks the image up, so a
+        // missing tag is reported after this line, in the stream.
+        progress(ProgressEvent::status(format!("The push refers to repository [{}]", reference.name())));
         let img = store.get(&reference.to_string()).map_err(|e| match e.kind() {
             berth_error::ErrorKind::NotFound => {
                 // Docker's text (daemon/images/image_push.go).
@@ -84,27 +98,79 @@ impl Registry {
         let Some(s) = sessions.into_iter().find(|s| !s.mirror) else {
             return Err(Error::InvalidArgument(format!("no endpoint for {}", reference.familiar_name())));
         };
-        progress(ProgressEvent::status(format!("The push refers to repository [{}]", reference.name())));
+
+        // Where each blob is known to live on this registry already: the
+        // repositories of the repo digests of every local image holding it
+        // (moby keeps the same knowledge in its v2 metadata service).
+        let mut sources: HashMap<String, Vec<String>> = HashMap::new();
+        for other in store.list()? {
+            for d in other.digests.iter().filter(|d| d.domain == reference.domain && d.path != reference.path) {
+                for l in &other.layers {
+                    let v = sources.entry(l.blob.clone()).or_default();
+                    if !v.contains(&d.path) {
+                        v.push(d.path.clone());
+                    }
+                }
+            }
+        }
+        let mut extra: Vec<String> = sources.values().flatten().cloned().collect();
+        extra.sort();
+        extra.dedup();
+        // The token must also allow reading the repositories we mount from.
+        s.set_extra_scopes(extra.iter().take(MAX_MOUNT_CANDIDATES).map(|r| format!("repository:{r}:pull")).collect());
 
         // Docker lists layers top-down, keyed by diff ID.
         for l in img.layers.iter().rev() {
             progress(ProgressEvent::layer(&l.diff_id, LayerStatus::Preparing));
         }
-        for l in img.layers.iter().rev() {
-            if self.blob_exists(&s, &reference, &l.blob)? {
-                progress(ProgressEvent::layer(&l.diff_id, LayerStatus::LayerAlreadyExists));
-                continue;
+        // Layers go up concurrently (Docker's `max-concurrent-uploads`, 5);
+        // progress is funnelled back to this thread.
+        let mut seen = std::collections::HashSet::new();
+        let jobs: Vec<&LayerInfo> = img.layers.iter().rev().filter(|l| seen.insert(l.blob.clone())).collect();
+        let queue = Mutex::new(jobs.into_iter().collect::<VecDeque<_>>());
+        let abort = AtomicBool::new(false);
+        let mut first_err: Option<Error> = None;
+        let (tx, rx) = mpsc::channel::<Option<(ProgressEvent, Option<Error>)>>();
+        std::thread::scope(|sc| {
+            for _ in 0..self.parallel_uploads {
+                let tx = tx.clone();
+                let (queue, abort, s, reference, sources) = (&queue, &abort, &s, &reference, &sources);
+                sc.spawn(move || loop {
+                    if abort.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Some(l) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
+                    let mut emit = |e: ProgressEvent| {
+                        let _ = tx.send(Some((e, None)));
+                    };
+                    let r = self.push_layer(store, s, reference, l, sources, &mut emit);
+                    if let Err(e) = r {
+                        abort.store(true, Ordering::Relaxed);
+                        let _ = tx.send(Some((ProgressEvent::layer(&l.diff_id, LayerStatus::Preparing), Some(e))));
+                    }
+                });
             }
-            let f = store.content().open_blob(&l.blob)?;
-            let size = f.metadata().map(|m| m.len()).unwrap_or(l.blob_size);
-            self.upload_blob(&s, &reference, &l.blob, f, size, &l.diff_id, progress)?;
-            progress(ProgressEvent::layer(&l.diff_id, LayerStatus::Pushed));
+            drop(tx);
+            for (event, err) in rx.into_iter().flatten() {
+                match err {
+                    Some(e) => {
+                        if first_err.is_none() {
+                            first_err = Some(e);
+                        }
+                    }
+                    None => progress(event),
+                }
+            }
+        });
+        if let Some(e) = first_err {
+            return Err(e);
         }
         let config_digest = sha256(&img.config_bytes);
         if !self.blob_exists(&s, &reference, &config_digest)? {
             let mut quiet = |_: ProgressEvent| {};
-            let data: &[u8] = &img.config_bytes;
-            self.upload_blob(&s, &reference, &config_digest, data, data.len() as u64, &config_digest, &mut quiet)?;
+            let data = std::io::Cursor::new(img.config_bytes.as_slice());
+            let len = img.config_bytes.len() as u64;
+            self.upload_blob(&s, &reference, &config_digest, data, len, &config_digest, &[], &mut quiet)?;
         }
 
         let docker = !img.layers.is_empty() && img.layers.iter().all(|l| l.media_type == MEDIA_TAR_GZIP);
@@ -156,6 +222,33 @@ impl Registry {
         store.add_digest(&img.id, &digest_ref)?;
         progress(ProgressEvent::Pushed { tag, digest: digest.clone(), size: bytes.len() as u64 });
         Ok(digest)
+    }
+
+    /// One layer: already there, mounted from another repository, or uploaded.
+    fn push_layer(
+        &self,
+        store: &ImageStore,
+        s: &Session,
+        reference: &Reference,
+        l: &LayerInfo,
+        sources: &HashMap<String, Vec<String>>,
+        progress: &mut dyn FnMut(ProgressEvent),
+    ) -> Result<()> {
+        if self.blob_exists(s, reference, &l.blob)? {
+            progress(ProgressEvent::layer(&l.diff_id, LayerStatus::LayerAlreadyExists));
+            return Ok(());
+        }
+        let f = store.content().open_blob(&l.blob)?;
+        let size = f.metadata().map(|m| m.len()).unwrap_or(l.blob_size);
+        let from = sources.get(&l.blob).map(Vec::as_slice).unwrap_or(&[]);
+        match self.upload_blob(s, reference, &l.blob, f, size, &l.diff_id, from, progress)? {
+            Uploaded::Mounted(repo) => progress(ProgressEvent::Status {
+                id: Some(crate::progress::short_id(&l.diff_id)),
+                status: format!("Mounted from {repo}"),
+            }),
+            Uploaded::Pushed => progress(ProgressEvent::layer(&l.diff_id, LayerStatus::Pushed)),
+        }
+        Ok(())
     }
 
     /// Puts a manifest (or index) under `tag_or_digest`; returns its digest.
@@ -211,38 +304,109 @@ impl Registry {
         }
     }
 
+    /// Uploads one blob, or mounts it from another repository of the same
+    /// registry when one of `mount_from` holds it (Docker's cross-repository
+    /// blob mount: `POST …/uploads/?mount=<digest>&from=<repo>` answered 201).
+    /// Otherwise the content goes in `PATCH` chunks with `Content-Range`; a
+    /// chunk cut off by the network is resumed from the offset the registry
+    /// reports for the upload (`GET <location>` → `Range: 0-<last>`).
     #[allow(clippy::too_many_arguments)]
-    fn upload_blob(
+    fn upload_blob<R: Read + Seek>(
         &self,
         s: &Session,
         reference: &Reference,
         digest: &str,
-        data: impl Read,
+        mut data: R,
         size: u64,
         id: &str,
+        mount_from: &[String],
         progress: &mut dyn FnMut(ProgressEvent),
-    ) -> Result<()> {
+    ) -> Result<Uploaded> {
         let start = s.url("blobs/uploads/");
-        let mut resp = self.send(s, "POST", &start, &[], Some(&[]))?;
-        if resp.status().as_u16() != 202 {
-            let e = read_error(&mut resp);
-            return Err(push_error(&e, reference, s));
+        let mut location = None;
+        for from in mount_from.iter().take(MAX_MOUNT_CANDIDATES) {
+            let url = format!(
+                "{start}?mount={}&from={}",
+                crate::client::query_escape(digest),
+                crate::client::query_escape(from)
+            );
+            let mut resp = self.send(s, "POST", &url, &[], Some(&[]))?;
+            match resp.status().as_u16() {
+                201 => return Ok(Uploaded::Mounted(from.clone())),
+                // The registry could not mount and started a plain upload instead.
+                202 => {
+                    location = Some(self.location(s, &resp)?);
+                    break;
+                }
+                _ => {
+                    let _ = read_error(&mut resp);
+                }
+            }
         }
-        let location = self.location(s, &resp)?;
-        let mut body = Counting { inner: data, done: 0, last: 0, total: size, id, progress };
-        (body.progress)(ProgressEvent::layer_progress(id, LayerStatus::Pushing, 0, size));
-        let mut resp = self.send_stream(
-            s,
-            "PATCH",
-            &location,
-            &[("Content-Type", "application/octet-stream".to_string())],
-            &mut body,
-        )?;
-        if resp.status().as_u16() != 202 {
-            let e = read_error(&mut resp);
-            return Err(push_error(&e, reference, s));
+        let mut location = match location {
+            Some(l) => l,
+            None => {
+                let mut resp = self.send(s, "POST", &start, &[], Some(&[]))?;
+                if resp.status().as_u16() != 202 {
+                    let e = read_error(&mut resp);
+                    return Err(push_error(&e, reference, s));
+                }
+                self.location(s, &resp)?
+            }
+        };
+        progress(ProgressEvent::layer_progress(id, LayerStatus::Pushing, 0, size));
+        let mut offset = 0u64;
+        let mut failures = 0u32;
+        let mut last = 0u64;
+        while offset < size {
+            let len = (size - offset).min(self.upload_chunk);
+            data.seek(SeekFrom::Start(offset)).map_err(Error::io(format!("reading blob {digest}")))?;
+            last = last.min(offset);
+            let mut body = Counting {
+                inner: (&mut data).take(len),
+                done: offset,
+                last,
+                total: size,
+                id,
+                progress: &mut *progress,
+            };
+            let headers = [
+                ("Content-Type", "application/octet-stream".to_string()),
+                ("Content-Length", len.to_string()),
+                ("Content-Range", format!("{}-{}", offset, (offset + len).saturating_sub(1))),
+            ];
+            let sent = self.send_stream(s, "PATCH", &location, &headers, &mut body);
+            last = body.last;
+            match sent {
+                Ok(mut resp) if resp.status().as_u16() == 202 => {
+                    location = self.location(s, &resp)?;
+                    let _ = resp.body_mut().read_to_vec();
+                    offset += len;
+                }
+                Ok(mut resp) if resp.status().as_u16() == 416 || resp.status().is_server_error() => {
+                    let e = read_error(&mut resp);
+                    failures += 1;
+                    if failures > self.retries {
+                        return Err(push_error(&e, reference, s));
+                    }
+                    (location, offset) = self.resume_upload(s, reference, location)?;
+                }
+                Ok(mut resp) => {
+                    let e = read_error(&mut resp);
+                    return Err(push_error(&e, reference, s));
+                }
+                Err(e @ (Error::Http { .. } | Error::Io { .. })) => {
+                    failures += 1;
+                    if failures > self.retries {
+                        return Err(e);
+                    }
+                    tracing::debug!("upload of {digest} interrupted ({e}), resuming");
+                    std::thread::sleep(std::time::Duration::from_millis(200 * u64::from(failures)));
+                    (location, offset) = self.resume_upload(s, reference, location)?;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        let location = self.location(s, &resp)?;
         let sep = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{sep}digest={}", crate::client::query_escape(digest));
         let mut resp = self.send(s, "PUT", &url, &[], Some(&[]))?;
@@ -253,7 +417,33 @@ impl Registry {
             }
             return Err(push_error(&e, reference, s));
         }
-        Ok(())
+        Ok(Uploaded::Pushed)
+    }
+
+    /// Where to go on after a failed chunk: the same upload at the offset the
+    /// registry reports (`GET <location>` → `Range: 0-<last>`), or, when it
+    /// has given the upload up (distribution refuses an upload whose stored
+    /// size no longer matches its signed state after a cut-off chunk), a new
+    /// upload from the start — what Docker does for every failed layer push.
+    fn resume_upload(&self, s: &Session, reference: &Reference, location: String) -> Result<(String, u64)> {
+        if let Ok(mut resp) = self.send(s, "GET", &location, &[], None) {
+            if resp.status().as_u16() == 204 {
+                let offset = header(&resp, "range")
+                    .and_then(|r| r.rsplit('-').next().and_then(|n| n.trim().parse::<u64>().ok()))
+                    .map(|last| last + 1)
+                    .unwrap_or(0);
+                let next = header(&resp, "location").map(|_| self.location(s, &resp)).transpose()?;
+                return Ok((next.unwrap_or(location), offset));
+            }
+            let _ = read_error(&mut resp);
+        }
+        let _ = self.send(s, "DELETE", &location, &[], None);
+        let mut resp = self.send(s, "POST", &s.url("blobs/uploads/"), &[], Some(&[]))?;
+        if resp.status().as_u16() != 202 {
+            let e = read_error(&mut resp);
+            return Err(push_error(&e, reference, s));
+        }
+        Ok((self.location(s, &resp)?, 0))
     }
 
     /// The upload URL from a `Location` header (absolute or relative).

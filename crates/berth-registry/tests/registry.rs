@@ -133,7 +133,7 @@ fn r(s: &str) -> Reference {
 }
 
 fn amd64() -> PullOptions {
-    PullOptions { platform: Platform::new("linux", "amd64", None), credentials: None }
+    PullOptions { platform: Platform::new("linux", "amd64", None), ..Default::default() }
 }
 
 #[test]
@@ -345,10 +345,10 @@ fn multi_arch_index_picks_the_platform() {
     assert_eq!(p.id, id);
     // The repo digest is the index's, as Docker records it.
     assert_eq!(p.digest, index_digest);
-    let arm = PullOptions { platform: Platform::parse("linux/arm64").unwrap(), credentials: None };
+    let arm = PullOptions { platform: Platform::parse("linux/arm64").unwrap(), ..Default::default() };
     let p = client.pull(&b.store, &multi, &arm, &mut |_| {}).unwrap();
     assert_eq!(p.id, arm_id);
-    let none = PullOptions { platform: Platform::parse("linux/s390x").unwrap(), credentials: None };
+    let none = PullOptions { platform: Platform::parse("linux/s390x").unwrap(), ..Default::default() };
     let e = client.pull(&b.store, &multi, &none, &mut |_| {}).unwrap_err();
     assert_eq!(e.to_string(), "no matching manifest for linux/s390x in the manifest list entries");
 }
@@ -589,4 +589,90 @@ fn bearer_token_flow() {
     assert_eq!(reqs.len(), 2, "{reqs:?}");
     assert!(reqs[1].contains("scope=repository%3Atest%2Fbusybox%3Apull"), "{reqs:?}");
     assert!(reqs[1].contains("service=test-registry"), "{reqs:?}");
+}
+
+/// Forwards to `upstream`, cutting the first connection whose request body
+/// passes `cut_after` bytes (an upload dropped mid-chunk).
+fn upload_cutting_proxy(upstream: u16, cut_after: u64) -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cut_done = Arc::new(AtomicBool::new(false));
+    let flag = cut_done.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+            let flag = flag.clone();
+            let (mut s_read, mut c_write) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_read, &mut c_write);
+                let _ = c_write.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut c_read, mut s_write) = (client, server);
+            std::thread::spawn(move || {
+                let mut total = 0u64;
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    let n = match c_read.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    total += n as u64;
+                    if total > cut_after && !flag.swap(true, Ordering::Relaxed) {
+                        let keep = n - (total - cut_after) as usize;
+                        let _ = s_write.write_all(&buf[..keep]);
+                        let _ = s_write.shutdown(std::net::Shutdown::Both);
+                        let _ = c_read.shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
+                    if s_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (port, cut_done)
+}
+
+#[test]
+fn chunked_upload_resumes_after_a_dropped_connection() {
+    if !ready() {
+        return;
+    }
+    let reg = RegistryProc::start(None);
+    let (proxy, cut) = upload_cutting_proxy(reg.port, 700 * 1024);
+    let client = Registry::default().with_upload_chunk(256 * 1024);
+    let a = stores();
+    let target = r(&format!("127.0.0.1:{proxy}/test/chunked:v1"));
+    let id = load(&a.store, BUSYBOX, &target);
+    let digest = client.push(&a.store, &target, &PushOptions::default(), &mut |_| {}).unwrap();
+    assert!(cut.load(Ordering::Relaxed), "the proxy never cut an upload");
+    // What the registry holds verifies on pull.
+    let b = stores();
+    let direct = r(&format!("{}/test/chunked@{digest}", reg.host()));
+    assert_eq!(client.pull(&b.store, &direct, &amd64(), &mut |_| {}).unwrap().id, id);
+}
+
+#[test]
+fn blobs_are_mounted_from_another_repository() {
+    if !ready() {
+        return;
+    }
+    let reg = RegistryProc::start(None);
+    let client = Registry::default();
+    let a = stores();
+    let first = r(&format!("{}/team/one:v1", reg.host()));
+    let id = load(&a.store, BUSYBOX, &first);
+    client.push(&a.store, &first, &PushOptions::default(), &mut |_| {}).unwrap();
+    let second = r(&format!("{}/team/two:v1", reg.host()));
+    a.store.tag(&id, &second).unwrap();
+    let mut events = Vec::new();
+    client.push(&a.store, &second, &PushOptions::default(), &mut |e| events.push(e)).unwrap();
+    assert!(
+        events.iter().any(|e| matches!(e, ProgressEvent::Status { status, .. } if status == "Mounted from team/one")),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| matches!(e, ProgressEvent::Layer { status: LayerStatus::Pushed, .. })));
 }

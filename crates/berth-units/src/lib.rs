@@ -1,6 +1,10 @@
 //! Docker's human-readable units (`github.com/docker/go-units`), so tables
 //! read exactly as docker's do.
 
+mod progress;
+
+pub use progress::progress_bar;
+
 const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
 const BINARY: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
 

@@ -35,6 +35,10 @@ pub enum ImageCmd {
     Save(SaveArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(super::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(super::registry::PushArgs),
 }
 
 pub async fn image(ctx: &Ctx, c: ImageCmd) -> Result<i32> {
@@ -48,6 +52,8 @@ pub async fn image(ctx: &Ctx, c: ImageCmd) -> Result<i32> {
         ImageCmd::Load(a) => load(ctx, a).await,
         ImageCmd::Save(a) => save(ctx, a).await,
         ImageCmd::Import(a) => import(ctx, a).await,
+        ImageCmd::Pull(a) => super::registry::pull(ctx, a).await,
+        ImageCmd::Push(a) => super::registry::push(ctx, a).await,
     }
 }
 

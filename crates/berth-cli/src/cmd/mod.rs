@@ -1,5 +1,7 @@
+pub mod auth;
 pub mod container;
 pub mod image;
+pub mod registry;
 pub mod system;
 
 use anyhow::Result;

@@ -183,8 +183,30 @@ pub async fn info(ctx: &Ctx, a: InfoArgs) -> Result<i32> {
     println!(" Debug Mode: {}", s("Debug"));
     println!(" Experimental: {}", s("ExperimentalBuild"));
     println!(" Insecure Registries:");
+    // docker-cli lists insecure registries by name first, then the CIDRs.
+    let mut names: Vec<String> = i
+        .pointer("/RegistryConfig/IndexConfigs")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.values()
+                .filter(|c| c.get("Secure").and_then(Value::as_bool) == Some(false))
+                .filter_map(|c| c.get("Name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    for n in names {
+        println!("  {n}");
+    }
     for r in i.pointer("/RegistryConfig/InsecureRegistryCIDRs").and_then(Value::as_array).cloned().unwrap_or_default() {
         println!("  {}", r.as_str().unwrap_or(""));
+    }
+    let mirrors = i.pointer("/RegistryConfig/Mirrors").and_then(Value::as_array).cloned().unwrap_or_default();
+    if !mirrors.is_empty() {
+        println!(" Registry Mirrors:");
+        for m in mirrors {
+            println!("  {}", m.as_str().unwrap_or(""));
+        }
     }
     println!(" Live Restore Enabled: {}", s("LiveRestoreEnabled"));
     for w in i.get("Warnings").and_then(Value::as_array).cloned().unwrap_or_default() {

@@ -63,14 +63,22 @@ pub struct Daemon {
     pub root: PathBuf,
     pub socket: PathBuf,
     child: Option<Child>,
+    /// Extra `berth daemon` flags (`start_with`).
+    pub extra_args: Vec<String>,
 }
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Self::start_with(&[])
+    }
+
+    /// A daemon started with extra flags (`--registry-mirror …`).
+    pub fn start_with(args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-test-").tempdir_in("/tmp").expect("tempdir");
         let root = dir.path().join("root");
         let socket = dir.path().join("berth.sock");
-        let mut d = Daemon { dir, root, socket, child: None };
+        let extra_args = args.iter().map(|a| a.to_string()).collect();
+        let mut d = Daemon { dir, root, socket, child: None, extra_args };
         d.spawn();
         d
     }
@@ -97,6 +105,7 @@ impl Daemon {
                     .map(|r| vec!["--default-runtime".to_string(), r])
                     .unwrap_or_default(),
             )
+            .args(&self.extra_args)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -150,6 +159,8 @@ impl Daemon {
         let mut c = Command::new(berth_bin());
         c.arg("-H").arg(self.host()).args(args);
         c.env_remove("DOCKER_HOST").env_remove("BERTH_HOST");
+        // Logins go to the test's own config dir, never the user's ~/.docker.
+        c.env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
         c.stdin(match stdin {
             Some(p) => Stdio::from(std::fs::File::open(p).expect("stdin file")),
             None => Stdio::null(),

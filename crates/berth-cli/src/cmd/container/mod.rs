@@ -15,7 +15,7 @@ mod mounts;
 pub mod opts;
 mod parse;
 mod ports;
-mod pull;
+pub(crate) mod pull;
 pub mod run;
 mod stream;
 mod values;

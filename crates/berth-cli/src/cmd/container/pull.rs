@@ -87,8 +87,37 @@ pub async fn pull(client: &Client, image: &str, platform: Option<&str>, quiet: b
         ("tag", tag),
         ("platform", platform.unwrap_or("").to_string()),
     ]);
-    let resp = client.request(Method::POST, &format!("/images/create{q}"), berth_client::empty(), &[]).await?;
-    let terminal = std::io::stderr().is_terminal();
+    let auth = crate::cmd::auth::header_for_image(image);
+    let resp = client
+        .request(Method::POST, &format!("/images/create{q}"), berth_client::empty(), &[("X-Registry-Auth", &auth)])
+        .await?;
+    if let Some(e) = show_stream(resp, Out::Stderr, quiet, |_| {}).await? {
+        return Err(super::status(e, 1));
+    }
+    Ok(())
+}
+
+/// Where progress goes: `pull`/`push` print it on stdout, `run`/`create` on
+/// stderr (stdout is kept for the container ID).
+#[derive(Clone, Copy)]
+pub enum Out {
+    Stdout,
+    Stderr,
+}
+
+/// Shows a JSON progress stream (docker's `DisplayJSONMessagesStream`) and
+/// returns the stream's error message, if it ended with one. `aux` sees the
+/// structured records (push's Tag/Digest/Size).
+pub async fn show_stream(
+    resp: berth_client::hyper::Response<berth_client::hyper::body::Incoming>,
+    out: Out,
+    quiet: bool,
+    mut aux: impl FnMut(&Value),
+) -> Result<Option<String>> {
+    let terminal = match out {
+        Out::Stdout => std::io::stdout().is_terminal(),
+        Out::Stderr => std::io::stderr().is_terminal(),
+    };
     let mut display = Display::new(terminal);
     let mut failure = None;
     berth_client::for_each_json_line(resp, |v| {
@@ -96,73 +125,103 @@ pub async fn pull(client: &Client, image: &str, platform: Option<&str>, quiet: b
             failure = Some(e.to_string());
             return Ok(false);
         }
+        if let Some(a) = v.get("aux") {
+            aux(a);
+            return Ok(true);
+        }
         if !quiet {
-            display.show(&v, &mut std::io::stderr().lock());
+            match out {
+                Out::Stdout => display.show(&v, &mut std::io::stdout().lock()),
+                Out::Stderr => display.show(&v, &mut std::io::stderr().lock()),
+            }
         }
         Ok(true)
     })
     .await?;
-    if let Some(e) = failure {
-        return Err(super::status(e, 1));
+    Ok(failure)
+}
+
+/// The terminal's width (docker draws the bar only beyond 110 columns).
+fn terminal_width() -> usize {
+    // SAFETY: TIOCGWINSZ fills a winsize we own.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    for fd in [1, 2] {
+        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0 {
+            return ws.ws_col as usize;
+        }
     }
-    Ok(())
+    80
 }
 
 /// docker's `DisplayJSONMessagesStream`: on a terminal each layer keeps its
 /// own line, updated in place; otherwise progress updates are dropped.
-struct Display {
+pub struct Display {
     terminal: bool,
     ids: Vec<String>,
+    /// Terminal columns: docker draws the bar box only beyond 110.
+    width: usize,
 }
 
 impl Display {
     fn new(terminal: bool) -> Self {
-        Self { terminal, ids: Vec::new() }
+        Self { terminal, ids: Vec::new(), width: if terminal { terminal_width() } else { 200 } }
     }
 
-    fn show(&mut self, v: &Value, err: &mut dyn Write) {
+    /// One message, as docker-cli's `DisplayJSONMessagesStream` and
+    /// `JSONMessage.Display` do. A present `progressDetail` (even `{}`) makes
+    /// the message a progress line: on a terminal it owns a line, kept by ID
+    /// and updated in place with cursor moves; elsewhere it is printed only
+    /// when it has no bar to draw.
+    fn show(&mut self, v: &Value, out: &mut dyn Write) {
         let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let (id, status, progress) = (s("id"), s("status"), s("progress"));
-        let has_progress = v.get("progressDetail").is_some_and(|p| p.as_object().is_some_and(|o| !o.is_empty()))
-            || !progress.is_empty();
-        if !self.terminal {
-            if has_progress && !progress.is_empty() {
-                return;
-            }
-            let line = if id.is_empty() { status } else { format!("{id}: {status}") };
-            let _ = writeln!(err, "{line}");
-            return;
-        }
+        let (id, status, progress_msg) = (s("id"), s("status"), s("progress"));
+        let detail = v.get("progressDetail").filter(|d| d.is_object());
+        let bar = detail.map(|d| {
+            let n = |k: &str| d.get(k).and_then(Value::as_i64).unwrap_or(0);
+            berth_units::progress_bar(n("current"), n("total"), self.width)
+        });
         let mut diff = 0;
-        if !id.is_empty() && has_progress {
+        if !id.is_empty() && (detail.is_some() || !progress_msg.is_empty()) {
             let line = match self.ids.iter().position(|i| *i == id) {
                 Some(l) => l,
                 None => {
                     self.ids.push(id.clone());
-                    let _ = writeln!(err);
+                    if self.terminal {
+                        let _ = writeln!(out);
+                    }
                     self.ids.len() - 1
                 }
             };
             diff = self.ids.len() - line;
-            let _ = write!(err, "\x1b[{diff}A");
-        } else if !id.is_empty() && self.ids.contains(&id) {
-            let line = self.ids.iter().position(|i| *i == id).unwrap_or(0);
-            diff = self.ids.len() - line;
-            let _ = write!(err, "\x1b[{diff}A");
+            if self.terminal && diff > 0 {
+                let _ = write!(out, "\x1b[{diff}A");
+            }
         } else {
+            // Anything else ends the block of per-layer lines.
             self.ids.clear();
         }
-        let _ = write!(err, "\x1b[2K\r");
-        let prefix = if id.is_empty() { String::new() } else { format!("{id}: ") };
-        if has_progress {
-            let _ = write!(err, "{prefix}{status} {progress}\r");
+        let mut endl = "";
+        if self.terminal && detail.is_some() {
+            let _ = write!(out, "\x1b[2K\r");
+            endl = "\r";
+        } else if bar.as_deref().is_some_and(|b| !b.is_empty()) {
+            // No bars without a terminal.
+            return;
+        }
+        if !id.is_empty() {
+            let _ = write!(out, "{id}: ");
+        }
+        if self.terminal && detail.is_some() {
+            let _ = write!(out, "{status} {}{endl}", bar.unwrap_or_default());
+        } else if !progress_msg.is_empty() {
+            let _ = write!(out, "{status} {progress_msg}{endl}");
         } else {
-            let _ = writeln!(err, "{prefix}{status}");
+            let _ = writeln!(out, "{status}{endl}");
         }
-        if diff > 0 {
-            let _ = write!(err, "\x1b[{diff}B");
+        if !id.is_empty() && self.terminal && diff > 0 {
+            let _ = write!(out, "\x1b[{diff}B");
         }
-        let _ = err.flush();
+        let _ = out.flush();
     }
 }
 
@@ -188,6 +247,32 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "latest: Pulling from library/busybox\na1b2: Pulling fs layer\na1b2: Pull complete\nDigest: sha256:abc\n\
              Status: Downloaded newer image for busybox:latest\n"
+        );
+    }
+
+    #[test]
+    fn progress_on_a_terminal_updates_each_layer_in_place() {
+        let mut d = Display { terminal: true, ids: Vec::new(), width: 80 };
+        let mut out = Vec::new();
+        for line in [
+            r#"{"status":"Pulling from library/busybox","id":"latest"}"#,
+            r#"{"status":"Pulling fs layer","progressDetail":{},"id":"a1"}"#,
+            r#"{"status":"Pulling fs layer","progressDetail":{},"id":"b2"}"#,
+            r#"{"status":"Downloading","progressDetail":{"current":10,"total":100},"id":"a1"}"#,
+            r#"{"status":"Pull complete","progressDetail":{},"id":"a1"}"#,
+            r#"{"status":"Digest: sha256:abc"}"#,
+        ] {
+            d.show(&serde_json::from_str(line).unwrap(), &mut out);
+        }
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(
+            s,
+            "latest: Pulling from library/busybox\n\
+             \n\x1b[1A\x1b[2K\ra1: Pulling fs layer \r\x1b[1B\
+             \n\x1b[1A\x1b[2K\rb2: Pulling fs layer \r\x1b[1B\
+             \x1b[2A\x1b[2K\ra1: Downloading      10B/100B\r\x1b[2B\
+             \x1b[2A\x1b[2K\ra1: Pull complete \r\x1b[2B\
+             Digest: sha256:abc\n"
         );
     }
 
