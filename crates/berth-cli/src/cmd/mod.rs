@@ -1,6 +1,9 @@
 pub mod container;
+pub mod cp;
+pub mod disk;
 pub mod image;
 pub mod system;
+pub mod volume;
 
 use anyhow::Result;
 use berth_client::Client;
