@@ -412,7 +412,7 @@ async fn to_container(ctx: &Ctx, a: &CpArgs, src: &str, ctr: &str, dst: &str) ->
             (d, b)
         }
     };
-    let (reader, writer) = std::io::pipe()?;
+    let (reader, writer) = pipe()?;
     let src_owned = src_p.to_path_buf();
     let follow = a.follow_link;
     let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -431,7 +431,7 @@ async fn to_container(ctx: &Ctx, a: &CpArgs, src: &str, ctr: &str, dst: &str) ->
             tar_local(&src_owned, &name, follow, w)
         }
     });
-    let file = tokio::fs::File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
+    let file = tokio::fs::File::from_std(reader);
     let res = put(dir, berth_client::from_reader(file)).await;
     let tres = tarrer.await.map_err(|e| anyhow::anyhow!("{e}"))?;
     res?;
@@ -442,6 +442,19 @@ async fn to_container(ctx: &Ctx, a: &CpArgs, src: &str, ctr: &str, dst: &str) ->
     }
     let _ = src_meta.uid();
     Ok(0)
+}
+
+/// A pipe: the tar is written on one end by a blocking thread while the
+/// request streams the other.
+fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills the two-element array we own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and owned by nothing else.
+    Ok(unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) })
 }
 
 struct CountingWriter<W: Write> {

@@ -1240,6 +1240,13 @@ impl Manager {
                     match hello {
                         Ok(Ok(h)) if h.exit.is_none() && h.status != berth_shim::protocol::Status::Exited => {
                             tracing::info!("container {} still running (pid {})", c.short_id(), h.pid);
+                            // Its volumes are still mounted: hold them again so
+                            // the last user out unmounts option-backed ones.
+                            for mp in c.mount_points.iter().filter(|m| m.kind == "volume") {
+                                if let Err(e) = self.volumes.mount(&mp.name, &c.id) {
+                                    tracing::warn!("volume {} of {}: {e}", mp.name, c.short_id());
+                                }
+                            }
                             self.spawn_monitor(c.id.clone(), None);
                         }
                         Ok(Ok(h)) => {
