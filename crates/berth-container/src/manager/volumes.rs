@@ -71,7 +71,12 @@ impl Manager {
         hc: &Map<String, Value>,
     ) -> Result<(Vec<MountPoint>, Created)> {
         let from = |name: &str| -> Result<Vec<MountPoint>> {
-            let c = self.store.resolve(name)?;
+            // A 404 from create makes the docker CLI try to pull the image;
+            // the missing container is a bad parameter of this request.
+            let c = self.store.resolve(name).map_err(|e| match e {
+                Error::NotFound(m) => Error::InvalidArgument(m),
+                e => e,
+            })?;
             Ok(c.mount_points.clone())
         };
         let planned = mounts::plan(cfg, hc, &from)?;
