@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::container::{finish, status};
 use super::{confirm, filters_json, query, short_id, Ctx};
 use crate::output;
-use crate::units::{ellipsis, human_size, since};
+use crate::units::{ellipsis, human_size, human_size_4, since};
 
 #[derive(Debug, Args)]
 pub struct DfArgs {
@@ -30,9 +30,9 @@ fn arr(v: &Value, k: &str) -> Vec<Value> {
 /// docker-cli's reclaimable column: `size (pct%)` when the total is not zero.
 fn reclaimable(r: f64, total: f64) -> String {
     if total > 0.0 {
-        format!("{} ({}%)", human_size(r), ((r * 100.0) / total) as i64)
+        format!("{} ({}%)", human_size_4(r), ((r * 100.0) / total) as i64)
     } else {
-        human_size(r)
+        human_size_4(r)
     }
 }
 
@@ -72,14 +72,14 @@ fn summary_rows(du: &Value) -> Vec<Value> {
 
     vec![
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(),
-               "Size": human_size(layers), "Reclaimable": reclaimable(layers - used, layers)}),
+               "Size": human_size_4(layers), "Reclaimable": reclaimable(layers - used, layers)}),
         json!({"Type": "Containers", "TotalCount": cs.len().to_string(),
                "Active": cs.iter().filter(|c| container_active(c)).count().to_string(),
-               "Size": human_size(c_size), "Reclaimable": reclaimable(c_reclaim, c_size)}),
+               "Size": human_size_4(c_size), "Reclaimable": reclaimable(c_reclaim, c_size)}),
         json!({"Type": "Local Volumes", "TotalCount": vs.len().to_string(), "Active": v_active.to_string(),
-               "Size": human_size(v_size), "Reclaimable": reclaimable(v_reclaim, v_size)}),
+               "Size": human_size_4(v_size), "Reclaimable": reclaimable(v_reclaim, v_size)}),
         json!({"Type": "Build Cache", "TotalCount": bc.len().to_string(), "Active": b_active.to_string(),
-               "Size": human_size(b_size), "Reclaimable": human_size(b_reclaim)}),
+               "Size": human_size_4(b_size), "Reclaimable": human_size_4(b_reclaim)}),
     ]
 }
 
@@ -182,7 +182,7 @@ fn verbose(du: &Value) -> Result<()> {
             json!({
                 "Name": ellipsis(&s(v, "Name"), 64),
                 "Links": if refs < 0 { "N/A".to_string() } else { refs.to_string() },
-                "Size": if size < 0.0 { "N/A".to_string() } else { human_size(size) },
+                "Size": if size < 0.0 { "N/A".to_string() } else { human_size_4(size) },
             })
         })
         .collect();
@@ -194,7 +194,7 @@ fn verbose(du: &Value) -> Result<()> {
     )?;
     let bc = arr(du, "BuildCache");
     let total: f64 = bc.iter().map(|b| f64_of(b, "Size")).sum();
-    println!("\nBuild cache usage: {}\n", human_size(total));
+    println!("\nBuild cache usage: {}\n", human_size_4(total));
     let rows: Vec<Value> = bc
         .iter()
         .map(|b| {
@@ -324,7 +324,7 @@ pub async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
             }
             total += f64_of(&v, "SpaceReclaimed");
 
-            println!("Total reclaimed space: {}", human_size(total));
+            println!("Total reclaimed space: {}", crate::units::human_size_4(total));
             Ok(0)
         }
         .await,

@@ -265,6 +265,6 @@ async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
     if !out.is_empty() {
         println!("{out}");
     }
-    println!("Total reclaimed space: {}", human_size(reclaimed));
+    println!("Total reclaimed space: {}", crate::units::human_size_4(reclaimed));
     Ok(0)
 }
