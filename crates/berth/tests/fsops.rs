@@ -413,7 +413,7 @@ fn system_df_and_prunes() {
     }
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Deleted Containers:") && out.contains("Deleted Volumes:"), "{out}");
-    assert!(out.trim_end().ends_with(|c: char| c == 'B'), "{out}");
+    assert!(out.trim_end().ends_with('B'), "{out}");
     assert!(out.contains("Total reclaimed space:"), "{out}");
     assert_eq!(docker_ok(&d, &["ps", "-aq"]), "");
     assert_eq!(docker_ok(&d, &["volume", "ls", "-q"]), "dfvol\n");
