@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+#[path = "bench_volumes.rs"]
+mod volumes;
+
 const REF_SOCK: &str = "/run/berth-ref/docker.sock";
 
 struct Opts {
@@ -227,7 +230,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let want = |n: &str| o.only.is_empty() || o.only.iter().any(|x| x == n);
     let root = repo_root();
     run_quiet(Command::new("cargo").current_dir(&root).args(["build", "--release", "--locked", "-p", "berth"]))?;
-    let bin = root.join("target/release/berth");
+    // Where cargo put it: $CARGO_TARGET_DIR when set.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let bin = target.join("release/berth");
     std::fs::create_dir_all(&o.fixtures)?;
     run_quiet(Command::new("bash").arg(root.join("scripts/fixtures/all.sh")).arg(&o.fixtures))?;
     let dockerd = std::os::unix::net::UnixStream::connect(REF_SOCK).is_ok();
@@ -429,6 +434,10 @@ pub fn run(args: &[String]) -> Result<()> {
         if dockerd {
             let _ = docker().args(["container", "prune", "-f"]).output();
         }
+    }
+
+    if want("volumes") {
+        volumes::run(&d, dockerd, &o.fixtures, &mut rows)?;
     }
 
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(10).max(6);
