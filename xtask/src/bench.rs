@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+#[path = "bench_volumes.rs"]
+mod volumes;
+
 const REF_SOCK: &str = "/run/berth-ref/docker.sock";
 
 struct Opts {
@@ -441,6 +444,10 @@ pub fn run(args: &[String]) -> Result<()> {
 
     if want("push") || want("pull") || want("pull-layers") {
         crate::bench_registry::run(&bin, &d, &o.fixtures, dockerd, &want, &mut rows)?;
+    }
+
+    if want("volumes") {
+        volumes::run(&d, dockerd, &o.fixtures, &mut rows)?;
     }
 
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(10).max(6);

@@ -55,7 +55,7 @@ fn networks_json(c: &Container) -> Value {
     }})
 }
 
-fn summary(c: &Container, size: Option<(u64, u64)>) -> Value {
+pub(crate) fn summary(c: &Container, size: Option<(u64, u64)>) -> Value {
     let created = chrono::DateTime::parse_from_rfc3339(&c.created).map(|t| t.timestamp()).unwrap_or(0);
     let mut o = json!({
         "Id": c.id,
@@ -70,13 +70,19 @@ fn summary(c: &Container, size: Option<(u64, u64)>) -> Value {
         "Status": c.status_text(chrono::Utc::now()),
         "HostConfig": {"NetworkMode": c.network_mode()},
         "NetworkSettings": {"Networks": networks_json(c)},
-        "Mounts": [],
+        "Mounts": mounts_json(c),
     });
     if let Some((rw, root)) = size {
         o["SizeRw"] = json!(rw);
         o["SizeRootFs"] = json!(root);
     }
     o
+}
+
+/// Inspect's and `ps`'s `Mounts`: every mount point but `--tmpfs` ones
+/// (Docker lists `--mount type=tmpfs` only).
+fn mounts_json(c: &Container) -> Value {
+    Value::Array(c.mount_points.iter().filter(|m| !m.from_tmpfs_field).map(|m| m.api()).collect())
 }
 
 const PS_FILTERS: &[&str] = &[
@@ -159,6 +165,16 @@ pub async fn list(AxState(st): AxState<State>, uri: Uri) -> ApiResult<Response> 
         if f.has("network") && !f.get("network").iter().any(|n| *n == c.network_mode()) {
             continue;
         }
+        // `volume=` matches a volume name or a mount destination (moby's
+        // `includeContainerInList`).
+        if f.has("volume")
+            && !f
+                .get("volume")
+                .iter()
+                .any(|v| c.mount_points.iter().any(|m| (m.kind == "volume" && m.name == *v) || m.destination == *v))
+        {
+            continue;
+        }
         out.push(c.clone());
     }
     if let Some(l) = limit {
@@ -209,7 +225,7 @@ pub async fn inspect(AxState(st): AxState<State>, Path(id): Path<String>, uri: U
         "ExecIDs": if execs.is_empty() { Value::Null } else { json!(execs) },
         "HostConfig": c.host_config,
         "GraphDriver": {"Data": {"MergedDir": p("rootfs")}, "Name": "overlay2"},
-        "Mounts": [],
+        "Mounts": mounts_json(&c),
         "Config": c.config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "SandboxKey": if c.state.pid > 0 { format!("/proc/{}/ns/net", c.state.pid) } else { String::new() },
@@ -289,7 +305,7 @@ pub async fn update(AxState(st): AxState<State>, Path(id): Path<String>, body: B
 
 pub async fn remove(AxState(st): AxState<State>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
     let q = Query::parse(uri.query())?;
-    st.containers.remove(&id, q.bool("force")).await?;
+    st.containers.remove_with_volumes(&id, q.bool("force"), q.bool("v")).await?;
     Ok(no_content())
 }
 

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::util::{blocking, glob_match, ok_json, parse_timestamp, Query};
 use crate::{ApiVersion, State};
 
-fn created_unix(img: &Image) -> i64 {
+pub(crate) fn created_unix(img: &Image) -> i64 {
     chrono::DateTime::parse_from_rfc3339(img.config.created())
         .map(|t| t.timestamp())
         .unwrap_or(img.added_at / 1_000_000_000)
@@ -31,7 +31,7 @@ fn labels_value(img: &Image) -> Value {
     }
 }
 
-fn summary(img: &Image, v: ApiVersion) -> Value {
+pub(crate) fn summary(img: &Image, v: ApiVersion) -> Value {
     let mut o = json!({
         "Containers": -1,
         "Created": created_unix(img),

@@ -5,12 +5,15 @@
 //! (newer versions are treated as the newest we speak, DESIGN.md §1).
 #![recursion_limit = "512"]
 
+mod archive;
 mod containers;
+pub mod df;
 pub mod error;
 mod images;
 mod registry;
 mod system;
 pub mod util;
+mod volumes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -100,6 +103,15 @@ pub fn router(engine: State) -> Router {
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/exec", post(containers::exec_create))
         .route("/containers/{id}", axum::routing::delete(containers::remove))
+        .route("/containers/{id}/archive", get(archive::get).head(archive::head).put(archive::put))
+        .route("/containers/{id}/changes", get(archive::changes))
+        .route("/containers/{id}/export", get(archive::export))
+        .route("/commit", post(archive::commit))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
+        .route("/system/df", get(df::df))
         .route("/exec/{id}/start", post(containers::exec_start))
         .route("/exec/{id}/resize", post(containers::exec_resize))
         .route("/exec/{id}/json", get(containers::exec_inspect))

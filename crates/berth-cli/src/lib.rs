@@ -127,6 +127,11 @@ pub enum Command {
     Export(cmd::container::ExportArgs),
     /// Create a new image from a container's changes
     Commit(cmd::container::CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cmd::cp::CpArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(cmd::volume::VolumeCmd),
     /// Manage containers
     #[command(subcommand)]
     Container(cmd::container::ContainerCmd),
@@ -229,6 +234,8 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Diff(a) => container::container(&ctx, container::ContainerCmd::Diff(a)).await,
         Command::Export(a) => container::container(&ctx, container::ContainerCmd::Export(a)).await,
         Command::Commit(a) => container::container(&ctx, container::ContainerCmd::Commit(a)).await,
+        Command::Cp(a) => cmd::cp::cp(&ctx, a).await,
+        Command::Volume(c) => cmd::volume::volume(&ctx, c).await,
     }
 }
 

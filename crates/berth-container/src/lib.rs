@@ -7,16 +7,19 @@ pub mod config;
 pub mod logs;
 mod manager;
 pub mod model;
+pub mod mounts;
 mod netns;
 pub mod spec;
 mod store;
 
 use berth_error::ErrorKind;
 
+pub use berth_volume as volume;
 pub use manager::{
     parse_signal, AttachOptions, CreateResult, ExecConfig, ExecInfo, Manager, ManagerConfig, WaitCondition,
 };
 pub use model::{Container, State, Status};
+pub use mounts::MountPoint;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -100,6 +100,9 @@ pub struct Container {
     pub shim_pid: i32,
     #[serde(default)]
     pub network_settings: Value,
+    /// Volumes, binds and tmpfs mounts, resolved at create.
+    #[serde(default)]
+    pub mount_points: Vec<crate::mounts::MountPoint>,
 }
 
 impl Container {

@@ -191,6 +191,9 @@ pub struct SpecInputs<'a> {
     pub cgroup_parent: &'a str,
     /// Hard RLIMIT_NOFILE etc. of the daemon: a container may not ask for more.
     pub init_path: Option<&'a Path>,
+    /// The container's volumes, binds and tmpfs mounts (OCI form); one on a
+    /// default mount's destination replaces it (`-v x:/etc/hosts`).
+    pub user_mounts: &'a [Value],
 }
 
 fn rlimit_name(n: &str) -> Option<&'static str> {
@@ -353,6 +356,12 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Value> {
     ];
     if let Some(init) = i.init_path {
         mounts.push(json!({"destination": "/sbin/docker-init", "type": "bind", "source": init, "options": ["rbind", "ro", "rprivate"]}));
+    }
+    if !i.user_mounts.is_empty() {
+        let dest = |m: &Value| m.get("destination").and_then(Value::as_str).map(String::from);
+        let user: Vec<String> = i.user_mounts.iter().filter_map(dest).collect();
+        mounts.retain(|m| dest(m).is_none_or(|d| !user.contains(&d)));
+        mounts.extend(i.user_mounts.iter().cloned());
     }
     let mut namespaces =
         vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];

@@ -106,7 +106,7 @@ impl<W: Write> TarWriter<W> {
             h.set_size(0);
             let mut dname = name.clone().into_os_string();
             dname.push("/");
-            self.b.append_data(&mut h, PathBuf::from(dname), io::empty()).map_err(io_ctx(ctx()))?;
+            self.append_named(&mut h, Path::new(&dname), None, io::empty()).map_err(io_ctx(ctx()))?;
             if let Some(dev) = self.root_dev {
                 if meta.dev() != dev {
                     return Ok(());
@@ -116,25 +116,57 @@ impl<W: Write> TarWriter<W> {
         } else if ft.is_symlink() {
             let target = fs::read_link(host).map_err(io_ctx(ctx()))?;
             h.set_size(0);
-            self.b.append_link(&mut h, &name, &target).map_err(io_ctx(ctx()))
+            self.append_named(&mut h, &name, Some(&target), io::empty()).map_err(io_ctx(ctx()))
         } else if ft.is_file() {
             if meta.nlink() > 1 {
                 let key = (meta.dev(), meta.ino());
                 if let Some(first) = self.links.get(&key).cloned() {
                     h.set_entry_type(tar::EntryType::Link);
                     h.set_size(0);
-                    return self.b.append_link(&mut h, &name, &first).map_err(io_ctx(ctx()));
+                    return self.append_named(&mut h, &name, Some(&first), io::empty()).map_err(io_ctx(ctx()));
                 }
                 self.links.insert(key, name.clone());
             }
             let f = fs::File::open(host).map_err(io_ctx(ctx()))?;
             // A file growing while we read would corrupt the stream: send
             // exactly the size in the header.
-            self.b.append_data(&mut h, &name, io::Read::take(f, meta.size())).map_err(io_ctx(ctx()))
+            self.append_named(&mut h, &name, None, io::Read::take(f, meta.size())).map_err(io_ctx(ctx()))
         } else {
             // Devices and FIFOs: set_metadata filled type and major/minor.
             h.set_size(0);
-            self.b.append_data(&mut h, &name, io::empty()).map_err(io_ctx(ctx()))
+            self.append_named(&mut h, &name, None, io::empty()).map_err(io_ctx(ctx()))
+        }
+    }
+
+    /// Appends an entry under exactly `name`. The tar crate normalises
+    /// names (`./sub` becomes `sub`), but Docker's archive of `dir/.` names
+    /// its entries `./`, `./sub/`, … and docker-cli rebases on that `.`
+    /// prefix (`RebaseArchiveEntries`), so such names are written as they
+    /// are when they fit the header (longer ones fall back to the
+    /// normalised form with a GNU long-name record).
+    fn append_named<R: io::Read>(
+        &mut self,
+        h: &mut tar::Header,
+        name: &Path,
+        link: Option<&Path>,
+        data: R,
+    ) -> io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = name.as_os_str().as_bytes();
+        let link_fits = link.is_none_or(|l| l.as_os_str().as_bytes().len() <= 100);
+        if bytes.starts_with(b"./") && bytes.len() <= 100 && link_fits {
+            if let Some(l) = link {
+                h.set_link_name(l)?;
+            }
+            let field = &mut h.as_old_mut().name;
+            field.fill(0);
+            field[..bytes.len()].copy_from_slice(bytes);
+            h.set_cksum();
+            return self.b.append(h, data);
+        }
+        match link {
+            Some(l) => self.b.append_link(h, name, l),
+            None => self.b.append_data(h, name, data),
         }
     }
 

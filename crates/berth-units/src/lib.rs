@@ -48,6 +48,13 @@ pub fn human_size(size: f64) -> String {
     format!("{}{}", fmt_g(s, 3), u)
 }
 
+/// `units.HumanSize` (precision 4): "1.049MB", what `system df` and the
+/// prunes' `Total reclaimed space` print.
+pub fn human_size_4(size: f64) -> String {
+    let (s, u) = size_and_unit(size, 1000.0, &DECIMAL);
+    format!("{}{}", fmt_g(s, 4), u)
+}
+
 /// `units.BytesSize`: "23.47GiB".
 pub fn bytes_size(size: f64) -> String {
     let (s, u) = size_and_unit(size, 1024.0, &BINARY);

@@ -343,7 +343,7 @@ pub async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
         println!();
     }
     let reclaimed = v.get("SpaceReclaimed").and_then(Value::as_f64).unwrap_or(0.0);
-    println!("Total reclaimed space: {}", human_size(reclaimed));
+    println!("Total reclaimed space: {}", crate::units::human_size_4(reclaimed));
     Ok(0)
 }
 

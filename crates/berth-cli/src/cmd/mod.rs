@@ -1,8 +1,11 @@
 pub mod auth;
 pub mod container;
+pub mod cp;
+pub mod disk;
 pub mod image;
 pub mod registry;
 pub mod system;
+pub mod volume;
 
 use anyhow::Result;
 use berth_client::Client;

@@ -44,12 +44,18 @@ pub enum SystemCmd {
     Info(InfoArgs),
     /// Get real time events from the server
     Events(EventsArgs),
+    /// Show docker disk usage
+    Df(super::disk::DfArgs),
+    /// Remove unused data
+    Prune(super::disk::PruneArgs),
 }
 
 pub async fn system(ctx: &Ctx, c: SystemCmd) -> Result<i32> {
     match c {
         SystemCmd::Info(a) => info(ctx, a).await,
         SystemCmd::Events(a) => events(ctx, a).await,
+        SystemCmd::Df(a) => super::disk::df(ctx, a).await,
+        SystemCmd::Prune(a) => super::disk::prune(ctx, a).await,
     }
 }
 

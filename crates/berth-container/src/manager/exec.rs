@@ -185,6 +185,7 @@ impl Manager {
             netns: None,
             cgroup_parent: "",
             init_path: None,
+            user_mounts: &[],
         })?;
         let caps = spec_caps.pointer("/process/capabilities").cloned().unwrap_or(Value::Null);
         let mut p = json!({

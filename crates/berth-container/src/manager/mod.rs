@@ -21,7 +21,9 @@ use crate::{logs, netns, spec, Error, Result};
 
 mod etc;
 mod exec;
+mod fsops;
 mod io;
+mod volumes;
 
 use etc::{host_hostname, write_etc_files};
 use io::pump;
@@ -109,6 +111,7 @@ pub struct Manager {
     execs: Mutex<HashMap<String, ExecInfo>>,
     /// Shim shutdowns (runtime delete) still running after an exit.
     shutdowns: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    volumes: Arc<berth_volume::VolumeStore>,
 }
 
 /// The static `--init` binary, built from init/init.c (empty when the build
@@ -201,6 +204,7 @@ impl Manager {
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(Error::io("chmod init"))?;
             std::fs::rename(&tmp, &p).map_err(Error::io("installing the init binary"))?;
         }
+        let volumes = Arc::new(berth_volume::VolumeStore::open(db.clone(), &cfg.data_root.join("volumes"))?);
         let store = ContainerStore::open(db)?;
         let (changed, _) = watch::channel(0);
         Ok(Arc::new(Self {
@@ -213,6 +217,7 @@ impl Manager {
             pending: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             shutdowns: Mutex::new(HashMap::new()),
+            volumes,
         }))
     }
 
@@ -338,6 +343,13 @@ impl Manager {
             cfg.insert("Hostname".into(), Value::String(h));
         }
         hc.insert("Runtime".into(), Value::String(runtime.clone()));
+        let (mount_points, made) = {
+            let me = self.clone();
+            let (cfg2, hc2) = (cfg.clone(), hc.clone());
+            tokio::task::spawn_blocking(move || me.register_mounts(&cfg2, &hc2))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??
+        };
         let c = Container {
             id: id.clone(),
             name,
@@ -354,6 +366,7 @@ impl Manager {
             runtime,
             shim_pid: 0,
             network_settings: Value::Null,
+            mount_points,
         };
         // The writable layer and the container's files, then the record: a
         // crash before the record leaves only a directory the GC can remove.
@@ -373,10 +386,12 @@ impl Manager {
         .inspect_err(|_| {
             let _ = self.images.snapshots().remove(&id);
             let _ = std::fs::remove_dir_all(&dir);
+            self.undo_created(&made);
         })?;
         if let Err(e) = self.store.insert(&c) {
             let _ = self.images.snapshots().remove(&id);
             let _ = std::fs::remove_dir_all(&dir);
+            self.undo_created(&made);
             return Err(e);
         }
         self.emit(&c, "create", &[]);
@@ -437,7 +452,7 @@ impl Manager {
                 // Docker removes an auto-remove container whose start failed;
                 // `docker run --rm` waits for that removal.
                 if c.auto_remove() {
-                    if let Err(re) = self.remove(&c.id, true).await {
+                    if let Err(re) = self.remove_with_volumes(&c.id, true, true).await {
                         tracing::warn!("removing {} after a failed start: {re}", c.short_id());
                     }
                 }
@@ -496,11 +511,23 @@ impl Manager {
         } else {
             None
         };
+        let me = self.clone();
         let spawned = tokio::task::spawn_blocking(move || -> Result<berth_shim::SpawnResult> {
             let mounts = images.snapshots().mounts(&c2.id)?;
             if !is_mountpoint(&rootfs) {
                 berth_snapshot::mount_all(&mounts, &rootfs)?;
             }
+            // Mounts the daemon makes under the rootfs later (`cp` into a
+            // volume) must not propagate into the container.
+            let _ =
+                nix::mount::mount(None::<&str>, &rootfs, None::<&str>, nix::mount::MsFlags::MS_PRIVATE, None::<&str>);
+            let user_mounts = match me.setup_mounts(&c2, &rootfs) {
+                Ok(m) => m,
+                Err(e) => {
+                    let _ = berth_snapshot::unmount(&rootfs);
+                    return Err(e);
+                }
+            };
             let netns = match c2.network_mode().as_str() {
                 "host" => Some(None),
                 _ => None,
@@ -519,6 +546,7 @@ impl Manager {
                 netns,
                 cgroup_parent: &cgroup_parent,
                 init_path: init_path.as_deref(),
+                user_mounts: &user_mounts,
             });
             let spec = match spec_res {
                 Ok(s) => s,
@@ -544,6 +572,7 @@ impl Manager {
         let spawned = match spawned.and_then(|r| r) {
             Ok(s) => s,
             Err(e) => {
+                self.release_mounts(c);
                 let msg = e.to_string();
                 let (code, kind) = berth_shim::protocol::classify_start_error(&msg);
                 c.state.exit_code = code;
@@ -607,6 +636,7 @@ impl Manager {
                     let _ = berth_snapshot::unmount(&rootfs);
                 })
                 .await;
+                self.release_mounts(c);
                 c.state.exit_code = code;
                 c.state.error = msg.clone();
                 self.store.save(c)?;
@@ -673,6 +703,7 @@ impl Manager {
         // the steps below, so it runs beside them instead of before them.
         let rootfs2 = rootfs.clone();
         let _ = tokio::task::spawn_blocking(move || berth_snapshot::unmount(&rootfs2)).await;
+        self.release_mounts(&c);
         let shutdown = tokio::task::spawn_blocking(move || {
             let shut = ShimClient::connect(&sd).and_then(|mut cl| cl.shutdown());
             if shut.is_err() {
@@ -716,7 +747,7 @@ impl Manager {
         self.bump();
         drop(guard);
         if c.auto_remove() {
-            if let Err(e) = self.remove(id, true).await {
+            if let Err(e) = self.remove_with_volumes(id, true, true).await {
                 tracing::warn!("auto-removing {}: {e}", c.short_id());
             }
             return;
@@ -940,6 +971,12 @@ impl Manager {
 
     /// `DELETE /containers/{id}`.
     pub async fn remove(self: &Arc<Self>, name: &str, force: bool) -> Result<()> {
+        self.remove_with_volumes(name, force, false).await
+    }
+
+    /// `DELETE /containers/{id}?v=1`: also removes the container's anonymous
+    /// volumes.
+    pub async fn remove_with_volumes(self: &Arc<Self>, name: &str, force: bool, volumes: bool) -> Result<()> {
         let c = self.store.resolve(name)?;
         if c.state.is_running() && c.state.status != Status::Restarting {
             if !force {
@@ -995,6 +1032,10 @@ impl Manager {
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
         self.store.delete(&c.id)?;
+        self.release_mounts(&c);
+        if volumes {
+            self.remove_anonymous_volumes(&c);
+        }
         self.drop_pending(&c.id);
         self.execs.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, e| e.container_id != c.id);
         self.emit(&c, "destroy", &[]);
@@ -1199,6 +1240,13 @@ impl Manager {
                     match hello {
                         Ok(Ok(h)) if h.exit.is_none() && h.status != berth_shim::protocol::Status::Exited => {
                             tracing::info!("container {} still running (pid {})", c.short_id(), h.pid);
+                            // Its volumes are still mounted: hold them again so
+                            // the last user out unmounts option-backed ones.
+                            for mp in c.mount_points.iter().filter(|m| m.kind == "volume") {
+                                if let Err(e) = self.volumes.mount(&mp.name, &c.id) {
+                                    tracing::warn!("volume {} of {}: {e}", mp.name, c.short_id());
+                                }
+                            }
                             self.spawn_monitor(c.id.clone(), None);
                         }
                         Ok(Ok(h)) => {

@@ -16,7 +16,6 @@ use super::opts::go_bool;
 use super::values::{parse_cpus, parse_restart, ram_in_bytes};
 use super::{call, client_error_text, finish, for_each, is_not_found, seg, status};
 use crate::cmd::{confirm, filters_json, query, Ctx};
-use crate::units::human_size;
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
@@ -510,7 +509,7 @@ pub async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
                 println!();
                 reclaimed = v.get("SpaceReclaimed").and_then(Value::as_f64).unwrap_or(0.0);
             }
-            println!("Total reclaimed space: {}", human_size(reclaimed));
+            println!("Total reclaimed space: {}", crate::units::human_size_4(reclaimed));
             Ok(0)
         }
         .await,

@@ -9,7 +9,7 @@
 //! command chose another (125/126/127 for `run`).
 
 mod exec;
-mod list;
+pub(crate) mod list;
 mod manage;
 mod mounts;
 pub mod opts;
@@ -154,6 +154,8 @@ pub enum ContainerCmd {
     Attach(AttachArgs),
     /// Create a new image from a container's changes
     Commit(CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(crate::cmd::cp::CpArgs),
     /// Create a new container
     Create(CreateArgs),
     /// Inspect changes to files or directories on a container's filesystem
@@ -204,6 +206,7 @@ pub async fn container(ctx: &Ctx, c: ContainerCmd) -> Result<i32> {
     match c {
         ContainerCmd::Attach(a) => run::attach(ctx, a).await,
         ContainerCmd::Commit(a) => manage::commit(ctx, a).await,
+        ContainerCmd::Cp(a) => crate::cmd::cp::cp(ctx, a).await,
         ContainerCmd::Create(a) => run::create(ctx, a).await,
         ContainerCmd::Diff(a) => manage::diff(ctx, a).await,
         ContainerCmd::Exec(a) => exec::exec(ctx, a).await,
