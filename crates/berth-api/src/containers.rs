@@ -47,12 +47,67 @@ fn command_line(c: &Container) -> String {
 }
 
 fn networks_json(c: &Container) -> Value {
+    if let Some(n) = c.network_settings.get("Networks").filter(|n| n.as_object().is_some_and(|o| !o.is_empty())) {
+        return n.clone();
+    }
     let nm = c.network_mode();
+    if nm.starts_with("container:") {
+        return json!({});
+    }
     json!({ nm: {
         "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
         "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
         "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
     }})
+}
+
+/// `Ports` of a container list entry: published ports with their host side,
+/// exposed ones without (Docker's `container.Port` list).
+fn list_ports(c: &Container) -> Value {
+    let mut out = Vec::new();
+    let running = c.state.is_running();
+    let ports = c.network_settings.get("Ports").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut keys: Vec<String> = ports.keys().cloned().collect();
+    if !running || ports.is_empty() {
+        if let Some(ex) = c.config.get("ExposedPorts").and_then(Value::as_object) {
+            keys.extend(ex.keys().cloned());
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let (p, proto) = k.split_once('/').unwrap_or((&k, "tcp"));
+        let Ok(private) = p.parse::<u16>() else { continue };
+        match ports.get(&k).and_then(Value::as_array).filter(|_| running) {
+            Some(binds) if !binds.is_empty() => {
+                for b in binds {
+                    let public =
+                        b.get("HostPort").and_then(Value::as_str).and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
+                    out.push(json!({"IP": b.get("HostIp").cloned().unwrap_or(json!("")), "PrivatePort": private, "PublicPort": public, "Type": proto}));
+                }
+            }
+            _ => out.push(json!({"PrivatePort": private, "Type": proto})),
+        }
+    }
+    Value::Array(out)
+}
+
+/// Docker's `NetworkSettings` for inspect.
+fn network_settings(c: &Container) -> Value {
+    let mut base = json!({
+        "Bridge": "", "SandboxID": "", "SandboxKey": if c.state.pid > 0 { format!("/proc/{}/ns/net", c.state.pid) } else { String::new() },
+        "Ports": {}, "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+        "MacAddress": "",
+    });
+    if let (Some(b), Some(s)) = (base.as_object_mut(), c.network_settings.as_object()) {
+        for (k, v) in s {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    base["Networks"] = networks_json(c);
+    base
 }
 
 fn summary(c: &Container, size: Option<(u64, u64)>) -> Value {
@@ -64,7 +119,7 @@ fn summary(c: &Container, size: Option<(u64, u64)>) -> Value {
         "ImageID": c.image,
         "Command": command_line(c),
         "Created": created,
-        "Ports": [],
+        "Ports": list_ports(c),
         "Labels": c.labels(),
         "State": c.state.status.as_str(),
         "Status": c.status_text(chrono::Utc::now()),
@@ -211,14 +266,7 @@ pub async fn inspect(AxState(st): AxState<State>, Path(id): Path<String>, uri: U
         "GraphDriver": {"Data": {"MergedDir": p("rootfs")}, "Name": "overlay2"},
         "Mounts": [],
         "Config": c.config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "SandboxKey": if c.state.pid > 0 { format!("/proc/{}/ns/net", c.state.pid) } else { String::new() },
-            "Ports": {}, "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-            "MacAddress": "",
-            "Networks": networks_json(&c),
-        },
+        "NetworkSettings": network_settings(&c),
     });
     if q.bool("size") {
         let mgr = st.containers.clone();

@@ -8,6 +8,7 @@
 mod containers;
 pub mod error;
 mod images;
+mod networks;
 mod system;
 pub mod util;
 
@@ -68,6 +69,7 @@ pub struct Engine {
     pub events: Arc<EventBus>,
     pub usage: Arc<dyn ImageUsage>,
     pub info: DaemonInfo,
+    pub networks: Arc<berth_network::Networks>,
 }
 
 pub type State = Arc<Engine>;
@@ -101,6 +103,12 @@ pub fn router(engine: State) -> Router {
         .route("/exec/{id}/start", post(containers::exec_start))
         .route("/exec/{id}/resize", post(containers::exec_resize))
         .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route("/networks/{id}", get(networks::inspect).delete(networks::remove))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))

@@ -100,6 +100,10 @@ pub struct Container {
     pub shim_pid: i32,
     #[serde(default)]
     pub network_settings: Value,
+    /// The endpoints asked for at create/connect (`NetworkSettings.Networks`
+    /// without addresses), by network name.
+    #[serde(default)]
+    pub requested_networks: Map<String, Value>,
 }
 
 impl Container {
