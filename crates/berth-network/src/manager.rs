@@ -71,7 +71,7 @@ fn random_hex(n: usize) -> String {
 }
 
 fn now() -> String {
-    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, false)
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 fn sysctl(path: &str, value: &str) {

@@ -62,6 +62,9 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     pub socket: PathBuf,
+    /// The default bridge of this daemon, unique per test daemon (several
+    /// daemons run side by side).
+    pub bridge: String,
     child: Option<Child>,
 }
 
@@ -70,7 +73,9 @@ impl Daemon {
         let dir = tempfile::Builder::new().prefix("berth-test-").tempdir_in("/tmp").expect("tempdir");
         let root = dir.path().join("root");
         let socket = dir.path().join("berth.sock");
-        let mut d = Daemon { dir, root, socket, child: None };
+        let tag = dir.path().file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let bridge = format!("bt{}", &sha256_hex(format!("{tag}{}", std::process::id()).as_bytes())[..10]);
+        let mut d = Daemon { dir, root, socket, bridge, child: None };
         d.spawn();
         d
     }
@@ -89,6 +94,8 @@ impl Daemon {
             .arg(self.host())
             .arg("--log-level")
             .arg("debug")
+            // Own bridge, subnets away from Docker's 172.17/16 defaults.
+            .args(["--bridge", &self.bridge, "--default-address-pool", "base=10.199.0.0/16,size=24"])
             // BERTH_TEST_RUNTIME=runc runs every container test through runc.
             .args(
                 std::env::var("BERTH_TEST_RUNTIME")
