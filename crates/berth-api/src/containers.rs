@@ -47,7 +47,7 @@ fn command_line(c: &Container) -> String {
 }
 
 fn networks_json(c: &Container) -> Value {
-    if let Some(n) = c.network_settings.get("Networks").filter(|n| n.as_object().is_some_and(|o| !o.is_empty())) {
+    if let Some(n) = c.network_settings.get("Networks").filter(|n| n.is_object()) {
         return n.clone();
     }
     let nm = c.network_mode();

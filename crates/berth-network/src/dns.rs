@@ -26,12 +26,12 @@ impl Lookup {
         Lookup { db }
     }
 
-    fn endpoints(&self, network_id: &str) -> Vec<Endpoint> {
+    fn endpoints(&self) -> Vec<Endpoint> {
         self.db
             .read(|c| {
-                let mut st = c.prepare("SELECT data FROM endpoints WHERE network_id = ?1")?;
+                let mut st = c.prepare("SELECT data FROM endpoints")?;
                 let rows = st
-                    .query_map([network_id], |r| r.get::<_, String>(0))?
+                    .query_map([], |r| r.get::<_, String>(0))?
                     .filter_map(|r| r.ok())
                     .filter_map(|s| serde_json::from_str::<Endpoint>(&s).ok())
                     .collect::<Vec<_>>();
@@ -40,13 +40,22 @@ impl Lookup {
             .unwrap_or_default()
     }
 
-    /// Addresses of `name` on a network (`name` or `name.<network>`).
-    pub fn resolve(&self, network: &Network, name: &str) -> Vec<Ipv4Addr> {
+    /// Addresses of `name` (or `name.<network>`) for the container at `from`
+    /// on `network`: Docker resolves names on every network the asking
+    /// container is connected to, each to its address on that network.
+    pub fn resolve(&self, network: &Network, from: Ipv4Addr, name: &str) -> Vec<Ipv4Addr> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let suffix = format!(".{}", network.name.to_ascii_lowercase());
         let name = name.strip_suffix(&suffix).unwrap_or(&name).to_string();
+        let all = self.endpoints();
+        let from = from.to_string();
+        let asker = all.iter().find(|e| e.network_id == network.id && e.ip == from).map(|e| e.container_id.clone());
+        let nets: Vec<&str> = match &asker {
+            Some(cid) => all.iter().filter(|e| e.container_id == *cid).map(|e| e.network_id.as_str()).collect(),
+            None => vec![network.id.as_str()],
+        };
         let mut out = Vec::new();
-        for ep in self.endpoints(&network.id) {
+        for ep in all.iter().filter(|e| nets.contains(&e.network_id.as_str())) {
             let hit = ep.container_name.eq_ignore_ascii_case(&name)
                 || ep.dns_names.iter().any(|d| d.eq_ignore_ascii_case(&name))
                 || ep.aliases.iter().any(|d| d.eq_ignore_ascii_case(&name));
@@ -60,11 +69,35 @@ impl Lookup {
         out.dedup();
         out
     }
+
+    /// Where to forward what the asking container's network does not know:
+    /// its `--dns` servers, else the host's.
+    pub fn upstreams_for(&self, network: &Network, from: Ipv4Addr) -> Vec<SocketAddrV4> {
+        let from = from.to_string();
+        let own: Vec<SocketAddrV4> = self
+            .endpoints()
+            .into_iter()
+            .find(|e| e.network_id == network.id && e.ip == from)
+            .map(|e| {
+                e.dns_servers
+                    .iter()
+                    .filter_map(|s| s.parse::<Ipv4Addr>().ok())
+                    .map(|ip| SocketAddrV4::new(ip, 53))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if own.is_empty() {
+            host_upstreams()
+        } else {
+            own
+        }
+    }
 }
 
 /// The host's resolvers (the daemon runs in the host's namespace, so
-/// loopback resolvers such as systemd-resolved's work here).
-fn upstreams() -> Vec<SocketAddrV4> {
+/// loopback resolvers such as systemd-resolved's work here, as Docker's
+/// resolver reaches host-loopback servers from the host's namespace).
+fn host_upstreams() -> Vec<SocketAddrV4> {
     let s = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let v: Vec<SocketAddrV4> = s
         .lines()
@@ -123,11 +156,11 @@ pub fn answer(q: &[u8], qend: usize, qtype: u16, ips: &[Ipv4Addr]) -> Vec<u8> {
     r
 }
 
-fn forward(q: &[u8]) -> Option<Vec<u8>> {
+fn forward(q: &[u8], ups: &[SocketAddrV4]) -> Option<Vec<u8>> {
     let s = UdpSocket::bind("0.0.0.0:0").ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     let mut buf = vec![0u8; 4096];
-    for up in upstreams() {
+    for up in ups.iter().copied() {
         if s.send_to(q, up).is_err() {
             continue;
         }
@@ -205,7 +238,10 @@ impl Server {
                 {
                     Vec::new()
                 } else {
-                    lookup.resolve(&net, &name)
+                    match from {
+                        std::net::SocketAddr::V4(a) => lookup.resolve(&net, *a.ip(), &name),
+                        _ => Vec::new(),
+                    }
                 };
                 if !ips.is_empty() {
                     let _ = sock.send_to(&answer(&q, qend, qtype, &ips), from);
@@ -213,8 +249,12 @@ impl Server {
                 }
                 // Forwarding waits on the network: off this thread.
                 let Ok(reply_sock) = sock.try_clone() else { continue };
+                let ups = match from {
+                    std::net::SocketAddr::V4(a) => lookup.upstreams_for(&net, *a.ip()),
+                    _ => host_upstreams(),
+                };
                 let _ = std::thread::Builder::new().name("dns-fwd".into()).spawn(move || {
-                    let reply = forward(&q).unwrap_or_else(|| servfail(&q, qend));
+                    let reply = forward(&q, &ups).unwrap_or_else(|| servfail(&q, qend));
                     let _ = reply_sock.send_to(&reply, from);
                 });
             }

@@ -847,6 +847,12 @@ impl Networks {
             veth: format!("veth{}", random_hex(7)),
             ifname: format!("eth{index}"),
             ports: Vec::new(),
+            dns_servers: c
+                .host_config
+                .get("Dns")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .unwrap_or_default(),
         };
         let mut ep = self.store.allocate(n, ep, requested)?;
         let ip: Ipv4Addr = ep.ip.parse().map_err(|_| Error::Internal("bad address".into()))?;

@@ -77,6 +77,10 @@ pub struct Endpoint {
     /// Interface name inside the container.
     pub ifname: String,
     pub ports: Vec<PortMap>,
+    /// The container's `--dns` servers: the embedded DNS server forwards
+    /// its other queries there (the host's resolvers when empty).
+    #[serde(default)]
+    pub dns_servers: Vec<String>,
 }
 
 pub struct Store {

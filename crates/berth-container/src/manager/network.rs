@@ -149,6 +149,10 @@ impl Manager {
             })
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
+            if n.name == "bridge" {
+                // The top-level fields describe the default bridge (Docker's legacy view).
+                set_top_level(&mut c.network_settings, &ep);
+            }
             if let Some(nets) = c.network_settings.get_mut("Networks").and_then(Value::as_object_mut) {
                 nets.insert(n.name.clone(), ep);
             }
@@ -186,6 +190,9 @@ impl Manager {
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??;
         }
+        if n.name == "bridge" {
+            set_top_level(&mut c.network_settings, &Value::Null);
+        }
         c.requested_networks.remove(&n.name);
         if let Some(nets) = c.network_settings.get_mut("Networks").and_then(Value::as_object_mut) {
             nets.remove(&n.name);
@@ -194,6 +201,14 @@ impl Manager {
         self.bump();
         Ok(())
     }
+}
+
+fn set_top_level(settings: &mut Value, ep: &Value) {
+    let Some(o) = settings.as_object_mut() else { return };
+    for (k, dflt) in [("EndpointID", ""), ("Gateway", ""), ("IPAddress", ""), ("MacAddress", "")] {
+        o.insert(k.into(), ep.get(k).cloned().unwrap_or_else(|| Value::String(dflt.into())));
+    }
+    o.insert("IPPrefixLen".into(), ep.get("IPPrefixLen").cloned().unwrap_or(Value::from(0)));
 }
 
 const HOSTS_BASE: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
@@ -218,17 +233,17 @@ pub(super) fn write_net_files(dir: &Path, c: &Container, a: &Attached, host_gw: 
         hosts.push_str(&format!("{ip}\t{names}\n"));
     }
     std::fs::write(dir.join("hosts"), hosts).map_err(Error::io("writing hosts"))?;
+    // On a user-defined network the embedded server answers (and forwards
+    // to `--dns` servers, if any), as Docker's 127.0.0.11 does.
     if let Some(dns) = a.dns {
-        if config::strings(c.host_config.get("Dns")).is_empty() {
-            let cur = std::fs::read_to_string(dir.join("resolv.conf")).unwrap_or_default();
-            let mut out = String::new();
-            for l in cur.lines().filter(|l| !l.trim_start().starts_with("nameserver")) {
-                out.push_str(l);
-                out.push('\n');
-            }
-            out.push_str(&format!("nameserver {dns}\n"));
-            std::fs::write(dir.join("resolv.conf"), out).map_err(Error::io("writing resolv.conf"))?;
+        let cur = std::fs::read_to_string(dir.join("resolv.conf")).unwrap_or_default();
+        let mut out = String::new();
+        for l in cur.lines().filter(|l| !l.trim_start().starts_with("nameserver")) {
+            out.push_str(l);
+            out.push('\n');
         }
+        out.push_str(&format!("nameserver {dns}\n"));
+        std::fs::write(dir.join("resolv.conf"), out).map_err(Error::io("writing resolv.conf"))?;
     }
     Ok(())
 }
