@@ -329,8 +329,8 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = server.await;
-    let _ = tokio::task::spawn_blocking(move || networks.shutdown()).await;
     let _ = fs::remove_file(&sock);
+    let _ = tokio::task::spawn_blocking(move || networks.shutdown()).await;
     Ok(())
 }
 

@@ -179,5 +179,7 @@ impl Pool {
         for p in st.ready.drain(..) {
             let _ = remove(&p);
         }
+        // Gone when no container namespace is left in it.
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
