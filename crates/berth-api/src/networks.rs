@@ -72,7 +72,7 @@ pub async fn list(AxState(st): AxState<State>, uri: Uri) -> ApiResult<Response> 
         let builtin = PREDEFINED.contains(&n.name.as_str());
         let ok = (f.get("name").is_empty() || f.get("name").iter().any(|x| n.name.contains(x.as_str())))
             && (f.get("id").is_empty() || f.get("id").iter().any(|x| n.id.starts_with(x.as_str())))
-            && (f.get("driver").is_empty() || f.get("driver").iter().any(|x| *x == n.driver))
+            && (f.get("driver").is_empty() || f.get("driver").contains(&n.driver))
             && (f.get("scope").is_empty() || f.get("scope").iter().any(|x| x == "local"))
             && (f.get("type").is_empty() || f.get("type").iter().any(|x| (x == "builtin") == builtin))
             && f.labels_match("label", &n.labels)

@@ -196,7 +196,7 @@ impl Store {
                         )));
                     }
                     if used.contains(&u32::from(ip)) || ip == gw {
-                        return Err(Error::Forbidden(format!("Address already in use")));
+                        return Err(Error::Forbidden("Address already in use".to_string()));
                     }
                     ip
                 }
