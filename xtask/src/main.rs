@@ -5,6 +5,7 @@
 //! here is a test. Each figure prints berth, dockerd and dockerd/berth.
 
 mod bench;
+mod bench_net;
 
 use anyhow::{bail, Result};
 
