@@ -56,11 +56,85 @@ pub trait FirewallDriver: Send + Sync {
 /// The nftables driver (runs `nft -f -`).
 pub struct Nftables {
     pub table: String,
+    /// Bridges whose forwarding is allowed in iptables' FORWARD chain.
+    forwarded: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+/// iptables' FORWARD rules that let a bridge's traffic through.
+///
+/// A packet must be accepted by every base chain on a hook, so berth's own
+/// table cannot override another firewall's drop: a dockerd on the same
+/// host sets iptables' FORWARD policy to DROP when it enables ip_forward
+/// (since Docker 1.13, so a host does not become an open router) and would
+/// cut every berth container off.
+/// As netavark's iptables driver does, berth adds its own accept rules
+/// (marked with the comment "berth") to FORWARD through the `iptables`
+/// binary, so they stay in the format the other firewall manages, and
+/// removes exactly those rules again. Isolation stays in berth's table,
+/// whose drops win over these accepts.
+fn forward_rules(bridge: &str) -> [Vec<String>; 2] {
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    [
+        v(&["-i", bridge, "-m", "comment", "--comment", "berth", "-j", "ACCEPT"]),
+        v(&[
+            "-o",
+            bridge,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "RELATED,ESTABLISHED,DNAT",
+            "-m",
+            "comment",
+            "--comment",
+            "berth",
+            "-j",
+            "ACCEPT",
+        ]),
+    ]
+}
+
+fn iptables(op: &str, rule: &[String]) -> bool {
+    Command::new("iptables")
+        .args(["-w", "-t", "filter", op, "FORWARD"])
+        .args(rule)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 impl Nftables {
     pub fn new(table: impl Into<String>) -> Self {
-        Nftables { table: table.into() }
+        Nftables { table: table.into(), forwarded: Default::default() }
+    }
+
+    /// Adds the FORWARD accept rules of new bridges, removes those of gone ones.
+    fn sync_forward(&self, bridges: &[String]) {
+        let mut done = self.forwarded.lock().unwrap_or_else(|e| e.into_inner());
+        for b in bridges {
+            if done.contains(b) {
+                continue;
+            }
+            for r in forward_rules(b) {
+                if !iptables("-C", &r) && !iptables("-I", &r) {
+                    tracing::debug!("no iptables FORWARD rule for {b} (iptables unavailable?)");
+                }
+            }
+            done.insert(b.clone());
+        }
+        let gone: Vec<String> = done.iter().filter(|b| !bridges.contains(b)).cloned().collect();
+        for b in gone {
+            for r in forward_rules(&b) {
+                // Remove every copy (bounded).
+                for _ in 0..8 {
+                    if !iptables("-D", &r) {
+                        break;
+                    }
+                }
+            }
+            done.remove(&b);
+        }
     }
 
     fn run(&self, script: &str) -> Result<()> {
@@ -87,9 +161,13 @@ impl Nftables {
 
 impl FirewallDriver for Nftables {
     fn apply(&self, state: &FirewallState) -> Result<()> {
-        self.run(&render(&self.table, state))
+        self.run(&render(&self.table, state))?;
+        let bridges: Vec<String> = state.networks.iter().map(|n| n.bridge.clone()).collect();
+        self.sync_forward(&bridges);
+        Ok(())
     }
     fn clear(&self) -> Result<()> {
+        self.sync_forward(&[]);
         // Creating the table first makes the delete succeed when it is absent.
         self.run(&format!("table ip {t}\ndelete table ip {t}\n", t = self.table))
     }
