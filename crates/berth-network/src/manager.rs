@@ -825,6 +825,17 @@ impl Networks {
         } else {
             let mut d = vec![c.name.to_string()];
             d.extend(aliases.iter().cloned());
+            // Compose reaches services by name: its containers carry the
+            // service in a label (Compose also sends it as an alias).
+            if let Some(svc) = c
+                .config
+                .get("Labels")
+                .and_then(|l| l.get("com.docker.compose.service"))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty() && !d.iter().any(|x| x == s))
+            {
+                d.push(svc.to_string());
+            }
             d.push(short.to_string());
             if !c.hostname.is_empty() && !d.iter().any(|x| x == c.hostname) {
                 d.push(c.hostname.to_string());

@@ -544,3 +544,72 @@ fn networking_survives_kill9_and_nothing_leaks() {
     assert!(nft_table(&d).is_empty(), "table left");
     d.spawn();
 }
+
+#[test]
+fn shared_namespaces_compose_names_prune_and_events() {
+    let Some(d) = daemon() else { return };
+    d.ok(&["network", "create", "--subnet", "10.231.30.0/24", "--label", "keep=no", "pn"]);
+    d.ok(&["network", "create", "--subnet", "10.231.31.0/24", "unused"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "s1",
+        "--network",
+        "pn",
+        "-l",
+        "com.docker.compose.service=websvc",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo from-s1 | nc -l -p 80; done",
+    ]);
+    // --network container:<name> shares s1's namespace (its loopback and address).
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:s1",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; nc -w 3 127.0.0.1 80",
+    ]);
+    assert!(out.contains("10.231.30.") && out.contains("from-s1"), "{out}");
+    let (st, v) = d.http_json(
+        "POST",
+        "/containers/create",
+        Some(br#"{"Image":"busybox","HostConfig":{"NetworkMode":"container:nosuch"}}"#),
+    );
+    assert_eq!((st, v["message"].as_str().unwrap()), (404, "No such container: nosuch"));
+    // The Compose service label is a DNS name on the network.
+    let out = d.ok(&["run", "--rm", "--network", "pn", "busybox", "nslookup", "websvc"]);
+    assert!(out.contains("Address: 10.231.30."), "{out}");
+    // none: loopback only; host: the host's interfaces.
+    let out = d.ok(&["run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let out = d.ok(&["run", "--rm", "--network", "host", "busybox", "ip", "-o", "link"]);
+    assert!(out.contains(&d.bridge), "{out}");
+    // Events: create, connect, disconnect.
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        "1m",
+        "--until",
+        "0s",
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    for want in ["create pn", "connect pn", "disconnect pn"] {
+        assert!(ev.contains(want), "{want} missing in {ev}");
+    }
+    // Prune removes what no container uses; pn is used by s1.
+    let out = d.ok(&["network", "prune", "-f"]);
+    assert!(out.contains("unused") && !out.contains("pn"), "{out}");
+    d.ok(&["rm", "-f", "s1"]);
+    let out = d.ok(&["network", "prune", "-f", "--filter", "label=keep=no"]);
+    assert!(out.contains("pn"), "{out}");
+    assert_net_clean(&d);
+}
