@@ -92,6 +92,56 @@ fn list_ports(c: &Container) -> Value {
     Value::Array(out)
 }
 
+/// `ps --filter network=`: a network name or ID (prefix) the container is on.
+fn on_network(c: &Container, n: &str) -> bool {
+    if c.network_mode() == n {
+        return true;
+    }
+    let nets = c.network_settings.get("Networks").and_then(Value::as_object);
+    nets.is_some_and(|m| {
+        m.iter().any(|(name, v)| {
+            name == n
+                || v.get("NetworkID").and_then(Value::as_str).is_some_and(|id| !id.is_empty() && id.starts_with(n))
+        })
+    })
+}
+
+/// `ps --filter publish=`/`expose=`: `port[/proto]` or `start-end[/proto]`
+/// against the published host ports or the container's ports.
+fn port_filter(c: &Container, spec: &str, published: bool) -> bool {
+    let (range, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
+    let (lo, hi) = match range.split_once('-') {
+        Some((a, b)) => (a.parse::<u16>().unwrap_or(1), b.parse::<u16>().unwrap_or(0)),
+        None => match range.parse::<u16>() {
+            Ok(p) => (p, p),
+            Err(_) => return false,
+        },
+    };
+    let ports = c.network_settings.get("Ports").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut keys: Vec<String> = ports.keys().cloned().collect();
+    if let Some(ex) = c.config.get("ExposedPorts").and_then(Value::as_object) {
+        keys.extend(ex.keys().cloned());
+    }
+    keys.iter().any(|k| {
+        let (p, pr) = k.split_once('/').unwrap_or((k, "tcp"));
+        if pr != proto {
+            return false;
+        }
+        if published {
+            ports.get(k).and_then(Value::as_array).is_some_and(|b| {
+                b.iter().any(|b| {
+                    b.get("HostPort")
+                        .and_then(Value::as_str)
+                        .and_then(|h| h.parse::<u16>().ok())
+                        .is_some_and(|h| h >= lo && h <= hi)
+                })
+            })
+        } else {
+            p.parse::<u16>().is_ok_and(|p| p >= lo && p <= hi)
+        }
+    })
+}
+
 /// Docker's `NetworkSettings` for inspect.
 fn network_settings(c: &Container) -> Value {
     let mut base = json!({
@@ -211,7 +261,13 @@ pub async fn list(AxState(st): AxState<State>, uri: Uri) -> ApiResult<Response> 
         if before.as_ref().is_some_and(|b| c.created >= *b) || since.as_ref().is_some_and(|s| c.created <= *s) {
             continue;
         }
-        if f.has("network") && !f.get("network").iter().any(|n| *n == c.network_mode()) {
+        if f.has("network") && !f.get("network").iter().any(|n| on_network(c, n)) {
+            continue;
+        }
+        if f.has("publish") && !f.get("publish").iter().any(|p| port_filter(c, p, true)) {
+            continue;
+        }
+        if f.has("expose") && !f.get("expose").iter().any(|p| port_filter(c, p, false)) {
             continue;
         }
         out.push(c.clone());

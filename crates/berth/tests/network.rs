@@ -271,6 +271,12 @@ fn published_ports_tcp_udp_hairpin_and_conflicts() {
     );
     let v = inspect(&d, "web");
     assert_eq!(v["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"], tp.to_string());
+    let f = d.ok(&["ps", "--filter", &format!("publish={tp}"), "--format", "{{.Names}}"]);
+    assert_eq!(f.trim(), "web");
+    let f = d.ok(&["ps", "--filter", "expose=9090/udp", "--format", "{{.Names}}"]);
+    assert_eq!(f.trim(), "udp");
+    let f = d.ok(&["ps", "--filter", "network=bridge", "--format", "{{.Names}}"]);
+    assert_eq!(f.lines().count(), 2, "{f}");
     if common::which("docker").is_some() {
         let o = d.docker(&["port", "web", "8080"]).unwrap();
         assert!(stdout(&o).contains(&format!("0.0.0.0:{tp}")), "{}{}", stdout(&o), stderr(&o));
