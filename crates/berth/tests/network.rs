@@ -142,6 +142,8 @@ fn default_bridge_addresses_outbound_and_cleanup() {
         "run",
         "--name",
         "c1",
+        "--add-host",
+        "hostgw:host-gateway",
         "busybox",
         "sh",
         "-c",
@@ -161,6 +163,7 @@ fn default_bridge_addresses_outbound_and_cleanup() {
     assert_eq!(u32::from(ip) >> 8, u32::from(gw) >> 8, "{ip} not next to {gw}");
     let hostname = inspect(&d, "c1")["Config"]["Hostname"].as_str().unwrap().to_string();
     assert!(out.contains(&format!("{ip}\t{hostname}")), "{out}");
+    assert!(out.contains(&format!("{gw}\thostgw")), "{out}");
     // resolv.conf: the host's resolvers minus loopback ones (no embedded DNS on the default bridge).
     assert!(!out.contains("nameserver 127."), "{out}");
     assert!(!out.contains(&format!("nameserver {gw}")), "{out}");
