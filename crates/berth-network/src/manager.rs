@@ -995,11 +995,18 @@ impl Networks {
             self.store.endpoints()?.into_iter().filter(|e| e.container_id == container_id).collect();
         let had_ports = eps.iter().any(|e| !e.ports.is_empty());
         let nets = self.store.networks()?;
+        let sandbox = self.store.sandbox(container_id)?;
         if !eps.is_empty() {
             let mut nl = Netlink::open().map_err(Error::io("netlink"))?;
             for ep in &eps {
-                if let Err(e) = nl.del_link(&ep.veth) {
-                    tracing::warn!("removing {}: {e}", ep.veth);
+                // Deleting a veth waits for an RCU grace period (~20 ms);
+                // when the namespace goes too, the kernel removes its veths
+                // with it in the background, batched. Only a veth whose
+                // namespace stays is deleted here.
+                if sandbox.is_none() {
+                    if let Err(e) = nl.del_link(&ep.veth) {
+                        tracing::warn!("removing {}: {e}", ep.veth);
+                    }
                 }
                 self.store.release(&ep.network_id, container_id)?;
                 if let Some(n) = nets.iter().find(|n| n.id == ep.network_id) {
@@ -1010,7 +1017,7 @@ impl Networks {
         if had_ports {
             self.apply_firewall()?;
         }
-        if let Some(ns) = self.store.sandbox(container_id)? {
+        if let Some(ns) = sandbox {
             netns::remove(Path::new(&ns)).map_err(Error::io("removing the network namespace"))?;
             self.store.delete_sandbox(container_id)?;
         }
