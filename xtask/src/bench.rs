@@ -197,6 +197,9 @@ struct Row {
 
 fn ms(d: Duration) -> String {
     let m = d.as_secs_f64() * 1000.0;
+    if m < 1.0 {
+        return format!("{:.0} µs", m * 1000.0);
+    }
     if m >= 1000.0 {
         format!("{:.2} s", m / 1000.0)
     } else {
@@ -452,8 +455,11 @@ fn net(d: &BerthDaemon, dockerd: bool, runs: usize, rows: &mut Vec<Row>) -> Resu
     let args = ["run", "--rm", "busybox", "true"];
     let _ = timed(d.cli().args(args));
     let bt: Vec<Duration> = (0..runs).map(|_| timed(d.cli().args(args))).collect::<Result<_>>()?;
-    // The reference dockerd has a bridge only when started with --with-network.
-    let dt: Option<Vec<Duration>> = if dockerd && timed(docker().args(args)).is_ok() {
+    // The reference dockerd has a bridge only when started with --with-network
+    // (without one its containers get no network at all: not comparable).
+    let ref_bridge =
+        dockerd && docker().args(["network", "inspect", "bridge"]).output().is_ok_and(|o| o.status.success());
+    let dt: Option<Vec<Duration>> = if ref_bridge && timed(docker().args(args)).is_ok() {
         Some((0..runs).map(|_| timed(docker().args(args))).collect::<Result<_>>()?)
     } else {
         None

@@ -5,6 +5,7 @@
 //! (newer versions are treated as the newest we speak, DESIGN.md §1).
 #![recursion_limit = "512"]
 
+mod container_net;
 mod containers;
 pub mod error;
 mod images;
