@@ -496,6 +496,13 @@ fn docker_cli_network_commands() {
     assert!(!o.status.success() && stderr(&o).contains("has active endpoints"), "{}", stderr(&o));
     dk(&["rm", "-f", "ww"]);
     assert_eq!(dk(&["network", "rm", "dnet"]).trim(), "dnet");
+    // --ip-range: addresses come from the range.
+    dk(&["network", "create", "--subnet", "10.231.11.0/24", "--ip-range", "10.231.11.128/25", "rnet"]);
+    dk(&["run", "-d", "--name", "rr", "--network", "rnet", "busybox", "sleep", "300"]);
+    let ip = dk(&["inspect", "-f", "{{.NetworkSettings.Networks.rnet.IPAddress}}", "rr"]);
+    assert_eq!(ip.trim(), "10.231.11.128");
+    dk(&["rm", "-f", "rr"]);
+    dk(&["network", "rm", "rnet"]);
     let o = d.docker(&["network", "inspect", "dnet"]).unwrap();
     assert!(stderr(&o).contains("network dnet not found"), "{}", stderr(&o));
 }
