@@ -699,7 +699,7 @@ impl Networks {
             out.insert(n.name.clone(), json!({
                 "IPAMConfig": ipam_cfg, "Links": cfg.get("Links").cloned().filter(|v| !v.is_null()), "Aliases": aliases,
                 "MacAddress": mac, "DriverOpts": cfg.get("DriverOpts").cloned().filter(|v| !v.is_null()),
-                "GwPriority": 0, "NetworkID": n.id, "EndpointID": "", "Gateway": "", "IPAddress": "",
+                "NetworkID": n.id, "EndpointID": "", "Gateway": "", "IPAddress": "",
                 "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null,
             }));
             Ok(())
@@ -922,7 +922,7 @@ impl Networks {
         json!({
             "IPAMConfig": r("IPAMConfig"), "Links": r("Links"),
             "Aliases": if ep.aliases.is_empty() { Value::Null } else { json!(ep.aliases) },
-            "MacAddress": ep.mac, "DriverOpts": r("DriverOpts"), "GwPriority": 0,
+            "MacAddress": ep.mac, "DriverOpts": r("DriverOpts"),
             "NetworkID": n.id, "EndpointID": ep.endpoint_id, "Gateway": ep.gateway, "IPAddress": ep.ip,
             "IPPrefixLen": ep.prefix, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "DNSNames": if ep.dns_names.is_empty() { Value::Null } else { json!(ep.dns_names) },
