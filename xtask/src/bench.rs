@@ -104,6 +104,7 @@ impl BerthDaemon {
             .arg("-H")
             .arg(format!("unix://{}", dir.join("s.sock").display()))
             .args(flags)
+            .args(["--bridge", &format!("bb{}", std::process::id())])
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
@@ -205,6 +206,9 @@ pub(crate) struct Row {
 
 pub(crate) fn ms(d: Duration) -> String {
     let m = d.as_secs_f64() * 1000.0;
+    if m < 1.0 {
+        return format!("{:.0} µs", m * 1000.0);
+    }
     if m >= 1000.0 {
         format!("{:.2} s", m / 1000.0)
     } else {
@@ -450,11 +454,67 @@ pub fn run(args: &[String]) -> Result<()> {
         volumes::run(&d, dockerd, &o.fixtures, &mut rows)?;
     }
 
+    if want("net") {
+        net(&d, dockerd, o.runs, &mut rows)?;
+    }
+
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(10).max(6);
     println!("{:w$}  {:>12}  {:>12}  {:>16}", "figure", "berth", "dockerd", "dockerd/berth");
     for r in rows {
         println!("{:w$}  {:>12}  {:>12}  {:>16}", r.name, r.berth, r.dockerd, r.ratio);
     }
+    Ok(())
+}
+
+/// The networking figures (see `bench_net`).
+fn net(d: &BerthDaemon, dockerd: bool, runs: usize, rows: &mut Vec<Row>) -> Result<()> {
+    use crate::bench_net::{dns_latency, out, tcp_throughput};
+    use std::net::{Ipv4Addr, SocketAddr};
+    let args = ["run", "--rm", "busybox", "true"];
+    let _ = timed(d.cli().args(args));
+    let bt: Vec<Duration> = (0..runs).map(|_| timed(d.cli().args(args))).collect::<Result<_>>()?;
+    // The reference dockerd has a bridge only when started with --with-network
+    // (without one its containers get no network at all: not comparable).
+    let ref_bridge =
+        dockerd && docker().args(["network", "inspect", "bridge"]).output().is_ok_and(|o| o.status.success());
+    let dt: Option<Vec<Duration>> = if ref_bridge && timed(docker().args(args)).is_ok() {
+        Some((0..runs).map(|_| timed(docker().args(args))).collect::<Result<_>>()?)
+    } else {
+        None
+    };
+    rows.push(row_time(
+        &format!("`run --rm busybox true` on the default bridge (CLI, median of {runs})"),
+        median(bt),
+        dt.map(median),
+    ));
+
+    // Embedded DNS: queries to the network's gateway, answered from the records.
+    run_quiet(d.cli().args(["network", "create", "--subnet", "10.233.77.0/24", "benchnet"]))?;
+    run_quiet(d.cli().args(["run", "-d", "--name", "dnsb", "--network", "benchnet", "busybox", "sleep", "600"]))?;
+    let lat = dns_latency(Ipv4Addr::new(10, 233, 77, 1), "dnsb", 500)?;
+    rows.push(row_time("embedded DNS lookup of a container name (median of 500)", lat, None));
+
+    // TCP throughput into a container: published port, container address, host networking.
+    let bytes = 2usize << 30;
+    let sink = ["sh", "-c", "while true; do nc -l -p 5201 > /dev/null; done"];
+    run_quiet(d.cli().args(["run", "-d", "--name", "sinkb", "-p", "127.0.0.1:25201:5201", "busybox"]).args(sink))?;
+    let ip: Ipv4Addr = out(d.cli().args(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "sinkb"]))?.parse()?;
+    let host_sink = ["sh", "-c", "while true; do nc -l -p 25202 > /dev/null; done"];
+    run_quiet(d.cli().args(["run", "-d", "--name", "sinkh", "--network", "host", "busybox"]).args(host_sink))?;
+    let host = tcp_throughput(SocketAddr::from((Ipv4Addr::LOCALHOST, 25202)), bytes)?;
+    let direct = tcp_throughput(SocketAddr::from((ip, 5201)), bytes)?;
+    let published = tcp_throughput(SocketAddr::from((Ipv4Addr::LOCALHOST, 25201)), bytes)?;
+    let mbs = |name: &str, v: f64| Row {
+        name: name.into(),
+        berth: format!("{v:.0} MB/s"),
+        dockerd: "-".into(),
+        ratio: format!("{:.2}x host", v / host),
+    };
+    rows.push(mbs("TCP into a container, host networking (baseline)", host));
+    rows.push(mbs("TCP into a container by its bridge address", direct));
+    rows.push(mbs("TCP into a container via a published port (127.0.0.1)", published));
+    let _ = d.cli().args(["rm", "-f", "dnsb", "sinkb", "sinkh"]).output();
+    let _ = d.cli().args(["network", "rm", "benchnet"]).output();
     Ok(())
 }
 

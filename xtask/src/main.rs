@@ -5,6 +5,7 @@
 //! here is a test. Each figure prints berth, dockerd and dockerd/berth.
 
 mod bench;
+mod bench_net;
 mod bench_registry;
 
 use anyhow::{bail, Result};

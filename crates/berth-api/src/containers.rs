@@ -12,6 +12,7 @@ use berth_container::{AttachOptions, Container, ExecConfig, Status, WaitConditio
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 
+use crate::container_net::{list_ports, network_settings, networks_json, on_network, port_filter};
 use crate::error::{ApiError, ApiResult};
 use crate::util::{blocking, glob_match, json as json_resp, ok_json, parse_timestamp, Query};
 use crate::{ApiVersion, State};
@@ -46,15 +47,6 @@ fn command_line(c: &Container) -> String {
     parts.join(" ")
 }
 
-fn networks_json(c: &Container) -> Value {
-    let nm = c.network_mode();
-    json!({ nm: {
-        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
-        "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
-    }})
-}
-
 pub(crate) fn summary(c: &Container, size: Option<(u64, u64)>) -> Value {
     let created = chrono::DateTime::parse_from_rfc3339(&c.created).map(|t| t.timestamp()).unwrap_or(0);
     let mut o = json!({
@@ -64,7 +56,7 @@ pub(crate) fn summary(c: &Container, size: Option<(u64, u64)>) -> Value {
         "ImageID": c.image,
         "Command": command_line(c),
         "Created": created,
-        "Ports": [],
+        "Ports": list_ports(c),
         "Labels": c.labels(),
         "State": c.state.status.as_str(),
         "Status": c.status_text(chrono::Utc::now()),
@@ -162,7 +154,13 @@ pub async fn list(AxState(st): AxState<State>, uri: Uri) -> ApiResult<Response> 
         if before.as_ref().is_some_and(|b| c.created >= *b) || since.as_ref().is_some_and(|s| c.created <= *s) {
             continue;
         }
-        if f.has("network") && !f.get("network").iter().any(|n| *n == c.network_mode()) {
+        if f.has("network") && !f.get("network").iter().any(|n| on_network(c, n)) {
+            continue;
+        }
+        if f.has("publish") && !f.get("publish").iter().any(|p| port_filter(c, p, true)) {
+            continue;
+        }
+        if f.has("expose") && !f.get("expose").iter().any(|p| port_filter(c, p, false)) {
             continue;
         }
         // `volume=` matches a volume name or a mount destination (moby's
@@ -227,14 +225,7 @@ pub async fn inspect(AxState(st): AxState<State>, Path(id): Path<String>, uri: U
         "GraphDriver": {"Data": {"MergedDir": p("rootfs")}, "Name": "overlay2"},
         "Mounts": mounts_json(&c),
         "Config": c.config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "SandboxKey": if c.state.pid > 0 { format!("/proc/{}/ns/net", c.state.pid) } else { String::new() },
-            "Ports": {}, "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-            "MacAddress": "",
-            "Networks": networks_json(&c),
-        },
+        "NetworkSettings": network_settings(&c),
     });
     if q.bool("size") {
         let mgr = st.containers.clone();

@@ -32,6 +32,7 @@ impl ApiError {
             ErrorKind::InvalidArgument | ErrorKind::DataLoss => StatusCode::BAD_REQUEST,
             ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };

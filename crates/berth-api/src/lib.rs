@@ -6,10 +6,12 @@
 #![recursion_limit = "512"]
 
 mod archive;
+mod container_net;
 mod containers;
 pub mod df;
 pub mod error;
 mod images;
+mod networks;
 mod registry;
 mod system;
 pub mod util;
@@ -73,6 +75,7 @@ pub struct Engine {
     pub usage: Arc<dyn ImageUsage>,
     pub registry: Arc<berth_registry::Registry>,
     pub info: DaemonInfo,
+    pub networks: Arc<berth_network::Networks>,
 }
 
 pub type State = Arc<Engine>;
@@ -115,6 +118,12 @@ pub fn router(engine: State) -> Router {
         .route("/exec/{id}/start", post(containers::exec_start))
         .route("/exec/{id}/resize", post(containers::exec_resize))
         .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route("/networks/{id}", get(networks::inspect).delete(networks::remove))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))

@@ -135,6 +135,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(cmd::container::ContainerCmd),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(cmd::network::NetworkCmd),
 }
 
 /// Entry point of the `berth` binary; returns the exit code.
@@ -200,6 +203,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::System(c) => system::system(&ctx, c).await,
         Command::Images(a) => image::list(&ctx, a).await,
         Command::Image(c) => image::image(&ctx, c).await,
+        Command::Network(c) => cmd::network::network(&ctx, c).await,
         Command::Tag(a) => image::tag(&ctx, a).await,
         Command::Rmi(a) => image::rm(&ctx, a).await,
         Command::History(a) => image::history(&ctx, a).await,

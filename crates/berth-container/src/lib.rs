@@ -41,6 +41,8 @@ pub enum Error {
     Snapshot(#[from] berth_snapshot::Error),
     #[error(transparent)]
     Shim(#[from] berth_shim::Error),
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
 }
@@ -57,6 +59,7 @@ impl Error {
             Error::Meta(e) => e.kind(),
             Error::Snapshot(e) => e.kind(),
             Error::Shim(e) => e.kind(),
+            Error::Network(e) => e.kind(),
         }
     }
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {

@@ -103,6 +103,10 @@ pub struct Container {
     /// Volumes, binds and tmpfs mounts, resolved at create.
     #[serde(default)]
     pub mount_points: Vec<crate::mounts::MountPoint>,
+    /// The endpoints asked for at create/connect (`NetworkSettings.Networks`
+    /// without addresses), by network name.
+    #[serde(default)]
+    pub requested_networks: Map<String, Value>,
 }
 
 impl Container {

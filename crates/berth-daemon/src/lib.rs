@@ -40,6 +40,8 @@ pub enum Error {
     Snapshot(#[from] berth_snapshot::Error),
     #[error(transparent)]
     Container(#[from] berth_container::Error),
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
 }
 
 /// Containers tell the image store which images are in use.
@@ -103,6 +105,34 @@ pub struct Options {
     /// Set the max concurrent uploads
     #[arg(long = "max-concurrent-uploads", default_value_t = 5)]
     pub max_concurrent_uploads: usize,
+    /// Host bridge of the default "bridge" network
+    #[arg(short = 'b', long = "bridge", default_value = "berth0")]
+    pub bridge: String,
+    /// Address and prefix of the default bridge (e.g. 172.17.0.1/16; default: the first free default pool)
+    #[arg(long = "bip")]
+    pub bip: Option<String>,
+    /// Pool for networks created without a subnet: base=CIDR,size=PREFIX (repeatable)
+    #[arg(long = "default-address-pool")]
+    pub default_address_pool: Vec<String>,
+}
+
+/// `--default-address-pool base=10.10.0.0/16,size=24` (dockerd's syntax).
+fn parse_pool(s: &str) -> Result<(berth_network::ipam::Subnet, u8), Error> {
+    let mut base = None;
+    let mut size = None;
+    for kv in s.split(',') {
+        match kv.split_once('=') {
+            Some(("base", v)) => {
+                base = Some(berth_network::ipam::Subnet::parse(v).map_err(|e| Error::Config(e.to_string()))?)
+            }
+            Some(("size", v)) => size = v.parse::<u8>().ok(),
+            _ => return Err(Error::Config(format!("invalid default address pool {s:?}: want base=CIDR,size=N"))),
+        }
+    }
+    match (base, size) {
+        (Some(b), Some(n)) if n >= b.prefix && n <= 30 => Ok((b, n)),
+        _ => Err(Error::Config(format!("invalid default address pool {s:?}: want base=CIDR,size=N"))),
+    }
 }
 
 /// Entry point: parses `args` (without the leading `berth daemon`) and runs.
@@ -260,13 +290,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         debug: opts.debug,
     };
     let events = Arc::new(EventBus::new());
-    let exec_root = opts.exec_root.clone().unwrap_or_else(|| {
-        if root == Path::new(DEFAULT_DATA_ROOT) {
-            PathBuf::from("/run/berth")
-        } else {
-            root.join("exec")
-        }
-    });
+    let exec_root = exec_root_of(&root, &opts);
     let mut runtime_paths: HashMap<String, PathBuf> = HashMap::new();
     for (name, path) in &info.runtimes {
         runtime_paths.insert(name.clone(), PathBuf::from(path));
@@ -286,10 +310,29 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         images.clone(),
         events.clone(),
     )?;
+    let pools = opts.default_address_pool.iter().map(|p| parse_pool(p)).collect::<Result<Vec<_>, _>>()?;
+    let net_cfg = berth_network::NetworkConfig {
+        exec_root: exec_root_of(&root, &opts),
+        bridge: opts.bridge.clone(),
+        bip: opts.bip.clone(),
+        pools,
+    };
+    let networks = tokio::task::spawn_blocking({
+        let (db, events) = (db.clone(), events.clone());
+        move || berth_network::Networks::new(db, events, net_cfg)
+    })
+    .await
+    .map_err(|e| Error::Config(e.to_string()))??;
+    containers.set_networks(networks.clone());
     containers.recover().await;
+    let running: Vec<String> =
+        containers.list().into_iter().filter(|c| c.state.is_running()).map(|c| c.id.clone()).collect();
+    if let Err(e) = networks.reconcile(&running) {
+        tracing::warn!("restoring network state: {e}");
+    }
     let usage = Arc::new(ContainerUsage(containers.clone()));
     let registry = Arc::new(registry::client(&opts)?);
-    let engine = Arc::new(Engine { images, containers, events, usage, registry, info });
+    let engine = Arc::new(Engine { images, containers, events, usage, registry, info, networks: networks.clone() });
     let listener = bind_socket(&sock, opts.group.as_deref())?;
     tracing::info!("API listening on {}", sock.display());
 
@@ -301,7 +344,18 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     let _ = stop_tx.send(true);
     let _ = server.await;
     let _ = fs::remove_file(&sock);
+    let _ = tokio::task::spawn_blocking(move || networks.shutdown()).await;
     Ok(())
+}
+
+fn exec_root_of(root: &Path, opts: &Options) -> PathBuf {
+    opts.exec_root.clone().unwrap_or_else(|| {
+        if root == Path::new(DEFAULT_DATA_ROOT) {
+            PathBuf::from("/run/berth")
+        } else {
+            root.join("exec")
+        }
+    })
 }
 
 async fn wait_for_signal() {

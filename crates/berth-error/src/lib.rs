@@ -16,6 +16,8 @@ pub enum ErrorKind {
     NotModified,
     /// The caller lacks the credentials for the operation (HTTP 401/403).
     Unauthorized,
+    /// The operation is refused by policy, e.g. removing a predefined network (HTTP 403).
+    Forbidden,
     /// The operation is not implemented or not supported here (HTTP 501).
     Unsupported,
     /// The data on disk or from a peer is corrupt (digest mismatch, truncated archive).
@@ -33,6 +35,7 @@ impl ErrorKind {
             ErrorKind::InvalidArgument => "invalid argument",
             ErrorKind::NotModified => "not modified",
             ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::DataLoss => "data loss",
             ErrorKind::Internal => "internal",

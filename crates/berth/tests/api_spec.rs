@@ -52,4 +52,29 @@ fn responses_match_the_openapi_spec() {
     let first = String::from_utf8_lossy(&body).lines().next().map(String::from).expect("an event");
     let ev: Value = serde_json::from_str(&first).unwrap();
     check(&spec, "EventMessage", &ev, &["status", "id", "from"]);
+    // Networks, and a running container's network settings.
+    d.ok(&["network", "create", "--subnet", "10.231.40.0/24", "specnet"]);
+    d.ok(&["run", "-d", "--name", "specc", "--network", "specnet", "-p", "127.0.0.1::80", "busybox", "sleep", "60"]);
+    d.ok(&["network", "connect", "bridge", "specc"]);
+    let (_, nets) = d.http_json("GET", "/v1.47/networks", None);
+    for n in nets.as_array().unwrap() {
+        check(&spec, "Network", n, &[]);
+        check(&spec, "IPAM", &n["IPAM"], &[]);
+    }
+    let (_, n) = d.http_json("GET", "/v1.47/networks/specnet", None);
+    check(&spec, "Network", &n, &[]);
+    check(&spec, "IPAMConfig", &n["IPAM"]["Config"][0], &[]);
+    for c in n["Containers"].as_object().unwrap().values() {
+        check(&spec, "NetworkContainer", c, &[]);
+    }
+    let (_, c) = d.http_json("GET", "/v1.47/containers/specc/json", None);
+    check(&spec, "NetworkSettings", &c["NetworkSettings"], &[]);
+    for ep in c["NetworkSettings"]["Networks"].as_object().unwrap().values() {
+        check(&spec, "EndpointSettings", ep, &[]);
+    }
+    let (_, list) = d.http_json("GET", "/v1.47/containers/json", None);
+    for p in list[0]["Ports"].as_array().unwrap() {
+        check(&spec, "Port", p, &[]);
+    }
+    d.ok(&["rm", "-f", "specc"]);
 }

@@ -3,6 +3,7 @@ pub mod container;
 pub mod cp;
 pub mod disk;
 pub mod image;
+pub mod network;
 pub mod registry;
 pub mod system;
 pub mod volume;

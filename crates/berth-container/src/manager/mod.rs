@@ -23,6 +23,7 @@ mod etc;
 mod exec;
 mod fsops;
 mod io;
+mod network;
 mod volumes;
 
 use etc::{host_hostname, write_etc_files};
@@ -112,6 +113,8 @@ pub struct Manager {
     /// Shim shutdowns (runtime delete) still running after an exit.
     shutdowns: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     volumes: Arc<berth_volume::VolumeStore>,
+    /// Bridge networks, NAT and ports (unset: containers get a bare namespace).
+    networks: std::sync::OnceLock<Arc<berth_network::Networks>>,
 }
 
 /// The static `--init` binary, built from init/init.c (empty when the build
@@ -218,6 +221,7 @@ impl Manager {
             execs: Mutex::new(HashMap::new()),
             shutdowns: Mutex::new(HashMap::new()),
             volumes,
+            networks: std::sync::OnceLock::new(),
         }))
     }
 
@@ -314,10 +318,7 @@ impl Manager {
             return Err(Error::InvalidArgument(format!("unknown or invalid runtime name: {runtime}")));
         }
         let nm = hc.get("NetworkMode").and_then(Value::as_str).unwrap_or("bridge").to_string();
-        let net_ok = matches!(nm.as_str(), "none" | "host" | "bridge" | "default");
-        if !net_ok {
-            return Err(Error::NotFound(format!("network {nm} not found")));
-        }
+        let requested_networks = self.requested_networks(&nm, raw)?;
         // Fail early (and create nothing) on ulimits the host cannot give.
         spec::rlimits(&hc)?;
         let images = self.images.clone();
@@ -365,8 +366,9 @@ impl Manager {
             has_been_started: false,
             runtime,
             shim_pid: 0,
-            network_settings: Value::Null,
             mount_points,
+            network_settings: berth_network::Networks::stopped_settings(&requested_networks),
+            requested_networks,
         };
         // The writable layer and the container's files, then the record: a
         // crash before the record leaves only a directory the GC can remove.
@@ -512,6 +514,20 @@ impl Manager {
             None
         };
         let me = self.clone();
+        let (choice, attached) = self.net_attach(c).await?;
+        let netns = match choice {
+            network::NetnsChoice::New => None,
+            network::NetnsChoice::Host => Some(None),
+            network::NetnsChoice::Join(p) => Some(Some(p)),
+        };
+        let own_netns = matches!(&netns, Some(Some(_))) || c.network_mode() == "host";
+        if let Some(a) = &attached {
+            let host_gw = self.net().and_then(|n| n.host_gateway());
+            if let Err(e) = network::write_net_files(&dir, c, a, host_gw) {
+                self.net_detach(&c.id).await;
+                return Err(e);
+            }
+        }
         let spawned = tokio::task::spawn_blocking(move || -> Result<berth_shim::SpawnResult> {
             let mounts = images.snapshots().mounts(&c2.id)?;
             if !is_mountpoint(&rootfs) {
@@ -527,10 +543,6 @@ impl Manager {
                     let _ = berth_snapshot::unmount(&rootfs);
                     return Err(e);
                 }
-            };
-            let netns = match c2.network_mode().as_str() {
-                "host" => Some(None),
-                _ => None,
             };
             let spec_res = spec::build(&spec::SpecInputs {
                 id: &c2.id,
@@ -573,6 +585,7 @@ impl Manager {
             Ok(s) => s,
             Err(e) => {
                 self.release_mounts(c);
+                self.net_detach(&c.id).await;
                 let msg = e.to_string();
                 let (code, kind) = berth_shim::protocol::classify_start_error(&msg);
                 c.state.exit_code = code;
@@ -585,7 +598,7 @@ impl Manager {
                 });
             }
         };
-        if c.network_mode() != "host" {
+        if !own_netns {
             if let Err(e) = netns::loopback_up(spawned.container_pid) {
                 tracing::warn!("bringing up lo in {}: {e}", c.short_id());
             }
@@ -637,6 +650,7 @@ impl Manager {
                 })
                 .await;
                 self.release_mounts(c);
+                self.net_detach(&c.id).await;
                 c.state.exit_code = code;
                 c.state.error = msg.clone();
                 self.store.save(c)?;
@@ -654,6 +668,9 @@ impl Manager {
             oom_killed: false,
         };
         c.shim_pid = spawned.shim_pid;
+        if let Some(a) = attached {
+            c.network_settings = a.settings;
+        }
         c.has_been_started = true;
         c.stopped_by_user = false;
         self.store.save(c)?;
@@ -740,6 +757,8 @@ impl Manager {
         c.state.finished_at = at;
         c.state.oom_killed = oom;
         c.shim_pid = 0;
+        self.net_detach(id).await;
+        c.network_settings = self.stopped_settings(&c);
         if let Err(e) = self.store.save(&c) {
             tracing::error!("saving exit of {}: {e}", c.short_id());
         }
@@ -1009,6 +1028,7 @@ impl Manager {
         c.stopped_by_user = true;
         self.store.save(&c)?;
         self.bump();
+        self.net_detach(&c.id).await;
         let dir = self.container_dir(&c.id);
         let sd = self.state_dir(&c.id);
         let images = self.images.clone();

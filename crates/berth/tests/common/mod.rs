@@ -62,6 +62,9 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     pub socket: PathBuf,
+    /// The default bridge of this daemon, unique per test daemon (several
+    /// daemons run side by side).
+    pub bridge: String,
     child: Option<Child>,
     /// Extra `berth daemon` flags (`start_with`).
     pub extra_args: Vec<String>,
@@ -78,7 +81,9 @@ impl Daemon {
         let root = dir.path().join("root");
         let socket = dir.path().join("berth.sock");
         let extra_args = args.iter().map(|a| a.to_string()).collect();
-        let mut d = Daemon { dir, root, socket, child: None, extra_args };
+        let tag = dir.path().file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let bridge = format!("bt{}", &sha256_hex(format!("{tag}{}", std::process::id()).as_bytes())[..10]);
+        let mut d = Daemon { dir, root, socket, bridge, child: None, extra_args };
         d.spawn();
         d
     }
@@ -97,6 +102,8 @@ impl Daemon {
             .arg(self.host())
             .arg("--log-level")
             .arg("debug")
+            // Own bridge, subnets away from Docker's 172.17/16 defaults.
+            .args(["--bridge", &self.bridge, "--default-address-pool", "base=10.199.0.0/16,size=24"])
             // BERTH_TEST_RUNTIME=runc runs every container test through runc.
             .args(
                 std::env::var("BERTH_TEST_RUNTIME")
