@@ -22,6 +22,7 @@ use crate::{logs, netns, spec, Error, Result};
 mod etc;
 mod exec;
 mod io;
+pub mod task;
 
 use etc::{host_hostname, write_etc_files};
 use io::pump;
