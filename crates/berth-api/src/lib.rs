@@ -5,6 +5,7 @@
 //! (newer versions are treated as the newest we speak, DESIGN.md §1).
 #![recursion_limit = "512"]
 
+mod build;
 mod containers;
 pub mod error;
 mod images;
@@ -67,6 +68,7 @@ pub struct Engine {
     pub containers: Arc<berth_container::Manager>,
     pub events: Arc<EventBus>,
     pub usage: Arc<dyn ImageUsage>,
+    pub builder: Arc<berth_builder::Builder>,
     pub info: DaemonInfo,
 }
 
@@ -101,6 +103,8 @@ pub fn router(engine: State) -> Router {
         .route("/exec/{id}/start", post(containers::exec_start))
         .route("/exec/{id}/resize", post(containers::exec_resize))
         .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))

@@ -205,6 +205,13 @@ impl Builder {
         Ok(out)
     }
 
+    /// The images the build cache holds (each step's result). Untagged ones
+    /// are build cache, not images a user made: `docker images` hides them
+    /// and `image prune` leaves them to `builder prune`.
+    pub fn cache_images(&self) -> std::collections::HashSet<String> {
+        cache::list(self.images.db()).map(|l| l.into_iter().map(|r| r.image_id).collect()).unwrap_or_default()
+    }
+
     /// Total bytes of build cache.
     pub fn disk_usage_total(&self) -> Result<u64> {
         Ok(self.disk_usage()?.iter().filter_map(|v| v["Size"].as_u64()).sum())

@@ -120,6 +120,11 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(cmd::container::ContainerCmd),
+    /// Build an image from a Dockerfile
+    Build(cmd::build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(cmd::build::BuilderCmd),
 }
 
 /// Entry point of the `berth` binary; returns the exit code.
@@ -214,6 +219,8 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Diff(a) => container::container(&ctx, container::ContainerCmd::Diff(a)).await,
         Command::Export(a) => container::container(&ctx, container::ContainerCmd::Export(a)).await,
         Command::Commit(a) => container::container(&ctx, container::ContainerCmd::Commit(a)).await,
+        Command::Build(a) => cmd::build::build(&ctx, a).await,
+        Command::Builder(c) => cmd::build::builder(&ctx, c).await,
     }
 }
 

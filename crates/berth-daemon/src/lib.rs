@@ -39,6 +39,8 @@ pub enum Error {
     Snapshot(#[from] berth_snapshot::Error),
     #[error(transparent)]
     Container(#[from] berth_container::Error),
+    #[error(transparent)]
+    Builder(#[from] berth_builder::Error),
 }
 
 /// Containers tell the image store which images are in use.
@@ -275,7 +277,8 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     )?;
     containers.recover().await;
     let usage = Arc::new(ContainerUsage(containers.clone()));
-    let engine = Arc::new(Engine { images, containers, events, usage, info });
+    let builder = berth_builder::Builder::new(images.clone(), containers.clone())?;
+    let engine = Arc::new(Engine { images, containers, events, usage, builder, info });
     let listener = bind_socket(&sock, opts.group.as_deref())?;
     tracing::info!("API listening on {}", sock.display());
 
