@@ -119,14 +119,14 @@ pub async fn prune(AxState(st): AxState<State>, uri: Uri) -> ApiResult<Response>
         }
     }
     let keep = q.get("keep-storage").or(q.get("reserved-space")).unwrap_or("0");
-    let keep_storage = keep
-        .parse::<f64>()
-        .map_err(|_| ApiError::bad_request(format!("invalid keep-storage value: {keep}")))?
-        .max(0.0) as u64;
+    let keep_storage =
+        keep.parse::<f64>().map_err(|_| ApiError::bad_request(format!("invalid keep-storage value: {keep}")))?.max(0.0)
+            as u64;
     let opts = PruneOptions { all: q.bool("all"), keep_storage, until };
     let st2 = st.clone();
-    let report =
-        blocking(move || st2.builder.prune(&opts, st2.usage.as_ref()).map_err(|e| ApiError::from_kind(e.kind(), e.to_string())))
-            .await?;
+    let report = blocking(move || {
+        st2.builder.prune(&opts, st2.usage.as_ref()).map_err(|e| ApiError::from_kind(e.kind(), e.to_string()))
+    })
+    .await?;
     Ok(ok_json(&json!({"CachesDeleted": report.deleted, "SpaceReclaimed": report.space_reclaimed})))
 }

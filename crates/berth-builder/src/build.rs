@@ -261,6 +261,9 @@ impl Builder {
             .unwrap_or_default();
         let ignore = Matcher::parse(&ignore_text)
             .map_err(|e| Error::InvalidArgument(format!("failed to parse dockerignore: {e}")))?;
+        if text.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(Error::InvalidArgument(format!("the Dockerfile ({df_name}) cannot be empty")));
+        }
         let df = berth_dockerfile::parse_dockerfile_bytes(&text)?;
         if df.stages.is_empty() {
             return Err(Error::InvalidArgument("dockerfile contains no stages to build".into()));

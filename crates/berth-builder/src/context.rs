@@ -35,7 +35,15 @@ pub fn extract_context(input: impl Read, dest: &Path) -> Result<()> {
     ar.set_preserve_mtime(true);
     ar.set_preserve_ownerships(true);
     ar.set_overwrite(true);
-    ar.unpack(dest).map_err(|e| Error::InvalidArgument(format!("failed to read the build context: {e}")))
+    ar.unpack(dest).map_err(|e| {
+        let mut msg = format!("failed to read the build context: {e}");
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        Error::InvalidArgument(msg)
+    })
 }
 
 /// One filesystem entry a `COPY` would write.

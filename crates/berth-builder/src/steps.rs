@@ -1030,15 +1030,8 @@ fn is_archive(p: &Path) -> bool {
     let Ok(mut f) = std::fs::File::open(p) else { return false };
     let n = f.read(&mut head).unwrap_or(0);
     if n >= 2 && head[0] == 0x1f && head[1] == 0x8b {
-        let mut d = flate2::read::GzDecoder::new(
-            std::fs::File::open(p)
-                .ok()
-                .map(BufReader::new)
-                .into_iter()
-                .next()
-                .map(|b| Box::new(b) as Box<dyn Read>)
-                .unwrap_or_else(|| Box::new(std::io::empty())),
-        );
+        let Ok(f) = std::fs::File::open(p) else { return false };
+        let mut d = flate2::read::GzDecoder::new(BufReader::new(f));
         let mut h = [0u8; 512];
         return d.read_exact(&mut h).is_ok() && &h[257..262] == b"ustar";
     }
@@ -1120,7 +1113,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let lower = d.path().join("lower");
         std::fs::create_dir_all(lower.join("run")).unwrap();
-        assert_eq!(first_missing(&[lower.clone()], "/run/secrets/x").as_deref(), Some("/run/secrets"));
+        assert_eq!(first_missing(std::slice::from_ref(&lower), "/run/secrets/x").as_deref(), Some("/run/secrets"));
         assert_eq!(first_missing(&[lower], "/run"), None);
         let up = d.path().join("upper");
         std::fs::create_dir_all(up.join("run/secrets")).unwrap();

@@ -81,7 +81,7 @@ pub enum BuilderCmd {
     /// Remove build cache
     Prune(PruneArgs),
     /// Build an image from a Dockerfile
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -102,7 +102,7 @@ pub struct PruneArgs {
 
 pub async fn builder(ctx: &Ctx, c: BuilderCmd) -> Result<i32> {
     match c {
-        BuilderCmd::Build(a) => build(ctx, a).await,
+        BuilderCmd::Build(a) => build(ctx, *a).await,
         BuilderCmd::Prune(a) => prune(ctx, a).await,
     }
 }
@@ -163,6 +163,8 @@ fn append(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], mode: u32) -> 
     let mut h = tar::Header::new_gnu();
     h.set_size(data.len() as u64);
     h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
     h.set_mtime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
     h.set_cksum();
     b.append_data(&mut h, name, data)?;
@@ -173,13 +175,7 @@ fn append(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], mode: u32) -> 
 fn context_tar(dir: &Path, ignore: &Matcher, keep: &[String]) -> Result<tar::Builder<Vec<u8>>> {
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
-    fn walk(
-        b: &mut tar::Builder<Vec<u8>>,
-        root: &Path,
-        rel: &str,
-        ignore: &Matcher,
-        keep: &[String],
-    ) -> Result<()> {
+    fn walk(b: &mut tar::Builder<Vec<u8>>, root: &Path, rel: &str, ignore: &Matcher, keep: &[String]) -> Result<()> {
         let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .with_context(|| format!("error checking context: can't stat '{}'", dir.display()))?
@@ -360,9 +356,8 @@ pub async fn build(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
         other => bail!("invalid progress mode {other:?}: use auto, plain or tty"),
     };
     let c = ctx.client().await?;
-    let r = c
-        .request(Method::POST, &format!("/build{q}"), full(body), &[("Content-Type", "application/x-tar")])
-        .await?;
+    let r =
+        c.request(Method::POST, &format!("/build{q}"), full(body), &[("Content-Type", "application/x-tar")]).await?;
     let _ = empty;
     let mut p = Progress::new(tty, a.quiet);
     let mut id = String::new();
@@ -414,7 +409,8 @@ fn parse_secret(s: &str) -> Result<(String, String)> {
         }
     }
     let src = src.or_else(|| id.clone()).ok_or_else(|| anyhow::anyhow!("secret ID missing from '{s}'"))?;
-    let id = id.unwrap_or_else(|| Path::new(&src).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default());
+    let id =
+        id.unwrap_or_else(|| Path::new(&src).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default());
     if id.is_empty() || id.contains('/') {
         bail!("invalid secret id {id:?}");
     }
@@ -447,10 +443,7 @@ impl Progress {
     }
 
     fn num(&self) -> String {
-        self.step
-            .as_ref()
-            .map(|s| s.0.split([' ', '/']).next().unwrap_or("").to_string())
-            .unwrap_or_default()
+        self.step.as_ref().map(|s| s.0.split([' ', '/']).next().unwrap_or("").to_string()).unwrap_or_default()
     }
 
     fn end_step(&mut self, failed: bool) {
@@ -461,7 +454,12 @@ impl Progress {
             let mut err = std::io::stderr().lock();
             if self.tty {
                 let mark = if cached { "CACHED " } else { "" };
-                let _ = writeln!(err, " => {mark}[{n}] {}{}", &title[n.len()..].trim_start(), if cached { String::new() } else { format!("  {secs:.1}s") });
+                let _ = writeln!(
+                    err,
+                    " => {mark}[{n}] {}{}",
+                    &title[n.len()..].trim_start(),
+                    if cached { String::new() } else { format!("  {secs:.1}s") }
+                );
                 if failed && !self.output.is_empty() {
                     let _ = write!(err, "{}", self.output);
                 }
@@ -498,7 +496,12 @@ impl Progress {
         if l.starts_with(" ---> ") || l.starts_with("Removing intermediate container ") {
             return;
         }
-        if let Some(id) = l.strip_prefix("Successfully built ") {
+        // A step's own output may say "Successfully built …" (pip does):
+        // only the builder's line names a 12-digit ID.
+        if let Some(id) = l
+            .strip_prefix("Successfully built ")
+            .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
             self.end_step(false);
             let n = self.started.elapsed().as_secs_f64();
             eprintln!("{}writing image {id} done ({n:.1}s)", if self.tty { " => " } else { "\n#- " });
