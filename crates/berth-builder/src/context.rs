@@ -30,10 +30,12 @@ pub fn extract_context(input: impl Read, dest: &Path) -> Result<()> {
     };
     let reader: Box<dyn Read> =
         if head.starts_with(&[0x1f, 0x8b]) { Box::new(flate2::read::GzDecoder::new(r)) } else { Box::new(r) };
-    let mut ar = tar::Archive::new(reader);
+    let mut ar = tar::Archive::new(Padded { inner: reader, count: 0, zeros: None });
     ar.set_preserve_permissions(true);
     ar.set_preserve_mtime(true);
-    ar.set_preserve_ownerships(true);
+    // Owners in the context do not matter: COPY from it makes files
+    // owned by root (or --chown).
+    ar.set_preserve_ownerships(false);
     ar.set_overwrite(true);
     ar.unpack(dest).map_err(|e| {
         let mut msg = format!("failed to read the build context: {e}");
@@ -44,6 +46,36 @@ pub fn extract_context(input: impl Read, dest: &Path) -> Result<()> {
         }
         Error::InvalidArgument(msg)
     })
+}
+
+/// A tar stream that may stop right after an entry's data, without the
+/// padding to a 512-byte block and the end-of-archive blocks: the docker
+/// CLI sends such a stream when it appends a Dockerfile from outside the
+/// context, and Go's tar reader takes EOF there as the end. The missing
+/// zeros are supplied.
+struct Padded<R> {
+    inner: R,
+    count: u64,
+    zeros: Option<u64>,
+}
+
+impl<R: Read> Read for Padded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(left) = &mut self.zeros {
+            let n = (*left).min(buf.len() as u64) as usize;
+            buf[..n].fill(0);
+            *left -= n as u64;
+            return Ok(n);
+        }
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            let pad = (512 - self.count % 512) % 512;
+            self.zeros = Some(pad + 1024);
+            return self.read(buf);
+        }
+        self.count += n as u64;
+        Ok(n)
+    }
 }
 
 /// One filesystem entry a `COPY` would write.
@@ -269,6 +301,21 @@ pub fn data_item(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<Item>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_context_cut_after_the_last_entry_still_unpacks() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "a.txt", &b"abc"[..]).unwrap();
+        let full = b.into_inner().unwrap();
+        let cut = &full[..512 + 3];
+        let d = tempfile::tempdir().unwrap();
+        extract_context(cut, d.path()).unwrap();
+        assert_eq!(fs::read(d.path().join("a.txt")).unwrap(), b"abc");
+    }
 
     #[test]
     fn sources_resolve_inside_the_root_and_respect_ignore() {

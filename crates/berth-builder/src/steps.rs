@@ -704,7 +704,12 @@ impl<'s, 'a> StageRun<'s, 'a> {
 
     /// The OCI mount for a `RUN --mount`, and the view it reads from.
     fn run_mount(&self, m: &MountSpec) -> Result<(Value, Option<Mounted<'a>>)> {
-        let target = m.target.clone().ok_or_else(|| Error::InvalidArgument("mount target must be specified".into()))?;
+        let target = match (&m.target, m.kind) {
+            (Some(t), _) => t.clone(),
+            // A secret goes to /run/secrets/<id> by default.
+            (None, MountType::Secret) => String::new(),
+            (None, _) => return Err(Error::InvalidArgument("mount target must be specified".into())),
+        };
         let target =
             if target.starts_with('/') { clean(&target) } else { clean(&format!("{}/{target}", self.workdir_of())) };
         let ro = |rw: bool| if rw { "rw" } else { "ro" };
