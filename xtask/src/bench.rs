@@ -505,8 +505,8 @@ fn bench_build(d: &BerthDaemon, fixtures: &Path, dockerd: bool) -> Result<Vec<Ro
         dockerd.then(|| (0..runs * 3).map(|_| docker_build(&[])).collect::<Result<_>>()).transpose()?;
     rows.push(row_time(&format!("rebuild python app, all cached, median of {}", runs * 3), median(bt), dt.map(median)));
     if dockerd {
-        let _ = docker().args(["rmi", "-f", "bench-app", "python:3.11-slim"]).output();
-        let _ = docker().args(["builder", "prune", "-af"]).output();
+        // Only what this bench made: the reference daemon may be shared.
+        let _ = docker().args(["rmi", "bench-app", "python:3.11-slim"]).output();
     }
     Ok(rows)
 }

@@ -9,6 +9,7 @@ use std::sync::{Condvar, Mutex};
 use berth_dockerfile::{EnvGetter, EnvList, Instruction, Stage};
 use berth_image::Reference;
 
+use crate::cache;
 use crate::context::{extract_context, SECRETS_DIR};
 use crate::ignore::{clean, Matcher};
 use crate::steps::StageRun;
@@ -385,6 +386,7 @@ impl Builder {
             let list: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
             shared.say(format!("[Warning] One or more build-args [{}] were not consumed\n", list.join(" ")));
         }
+        cache::mark_final(self.images.db(), &final_id)?;
         (sink)(Event::Aux(final_id.clone()));
         shared.say(format!("Successfully built {}\n", short_id(&final_id)));
         for t in &tags {

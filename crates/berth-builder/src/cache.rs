@@ -8,7 +8,8 @@ use berth_meta::Db;
 
 use crate::Result;
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE build_cache (
     key TEXT PRIMARY KEY,         -- sha256 of parent image, instruction, args and sources
     image_id TEXT NOT NULL,       -- the image the step produced
@@ -20,7 +21,13 @@ CREATE TABLE build_cache (
     usage_count INTEGER NOT NULL
 );
 CREATE INDEX build_cache_image ON build_cache(image_id);
-"];
+",
+    "
+-- 1 when the image was the result of a build (shown by `images` while
+-- untagged, as Docker shows an untagged build result); 0 for step results.
+ALTER TABLE build_cache ADD COLUMN final INTEGER NOT NULL DEFAULT 0;
+",
+];
 
 /// One record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +75,23 @@ pub(crate) fn insert(db: &Db, r: &Record) -> Result<()> {
             params![r.key, r.image_id, r.parent_image, r.description, r.size as i64, r.created_at, r.last_used, r.usage_count],
         )?;
         Ok::<_, crate::Error>(())
+    })
+}
+
+/// Marks `image_id` as the result of a build.
+pub(crate) fn mark_final(db: &Db, image_id: &str) -> Result<()> {
+    db.tx(|tx| {
+        tx.execute("UPDATE build_cache SET final = 1 WHERE image_id = ?1", [image_id])?;
+        Ok::<_, crate::Error>(())
+    })
+}
+
+/// Images that only ever were step results (never a build's result).
+pub(crate) fn step_images(db: &Db) -> Result<Vec<String>> {
+    db.read(|c| {
+        let mut st = c.prepare("SELECT image_id FROM build_cache GROUP BY image_id HAVING MAX(final) = 0")?;
+        let v = st.query_map([], |r| r.get(0))?.collect::<std::result::Result<Vec<String>, _>>()?;
+        Ok::<_, crate::Error>(v)
     })
 }
 
@@ -123,6 +147,9 @@ mod tests {
             usage_count: 0,
         };
         insert(&db, &r).unwrap();
+        assert_eq!(step_images(&db).unwrap(), ["sha256:1"]);
+        mark_final(&db, "sha256:1").unwrap();
+        assert!(step_images(&db).unwrap().is_empty());
         assert_eq!(lookup(&db, "k").unwrap().as_deref(), Some("sha256:1"));
         let l = list(&db).unwrap();
         assert_eq!(l.len(), 1);

@@ -205,11 +205,12 @@ impl Builder {
         Ok(out)
     }
 
-    /// The images the build cache holds (each step's result). Untagged ones
-    /// are build cache, not images a user made: `docker images` hides them
-    /// and `image prune` leaves them to `builder prune`.
+    /// The images the build cache holds as step results (not a build's
+    /// result). Untagged ones are build cache, not images a user made:
+    /// `docker images` hides them and `image prune` leaves them to
+    /// `builder prune`.
     pub fn cache_images(&self) -> std::collections::HashSet<String> {
-        cache::list(self.images.db()).map(|l| l.into_iter().map(|r| r.image_id).collect()).unwrap_or_default()
+        cache::step_images(self.images.db()).map(|l| l.into_iter().collect()).unwrap_or_default()
     }
 
     /// Total bytes of build cache.

@@ -524,6 +524,7 @@ impl<'s, 'a> StageRun<'s, 'a> {
                 c.chmod.as_deref(),
                 &c.exclude,
                 false,
+                None,
                 &x.source,
             ),
             Instruction::Add(a) => self.copy_step(
@@ -536,6 +537,7 @@ impl<'s, 'a> StageRun<'s, 'a> {
                 a.chmod.as_deref(),
                 &a.exclude,
                 a.unpack.unwrap_or(true),
+                a.checksum.as_deref(),
                 &x.source,
             ),
         }
@@ -620,8 +622,11 @@ impl<'s, 'a> StageRun<'s, 'a> {
             NetworkMode::Host => TaskNetwork::Host,
             NetworkMode::None => TaskNetwork::Isolated,
             NetworkMode::Default if self.sh.opts.network == "host" => TaskNetwork::Host,
+            // The builder's default network: a namespace of its own with `lo`
+            // (no bridge network is attached to build steps).
             NetworkMode::Default => TaskNetwork::Isolated,
         };
+        let net_key = if network == TaskNetwork::Host { "host" } else { "isolated" };
         let created_by = if arg_pairs.is_empty() {
             format!("RUN {} # buildkit", argv.join(" "))
         } else {
@@ -629,7 +634,7 @@ impl<'s, 'a> StageRun<'s, 'a> {
         };
         let key = self.cache_key(
             "run",
-            &format!("{canonical}\n{argv:?}\n{arg_pairs:?}\n{network:?}\n{:?}", self.sh.opts.extra_hosts),
+            &format!("{canonical}\n{argv:?}\n{arg_pairs:?}\n{net_key}\n{:?}", self.sh.opts.extra_hosts),
         );
         if let Some(id) = self.cached(&key)? {
             return self.use_cached(id);
@@ -809,6 +814,7 @@ impl<'s, 'a> StageRun<'s, 'a> {
         chmod: Option<&str>,
         exclude: &[String],
         unpack: bool,
+        checksum: Option<&str>,
         source_text: &str,
     ) -> Result<()> {
         let is_add = kw == "ADD";
@@ -835,6 +841,16 @@ impl<'s, 'a> StageRun<'s, 'a> {
         for src in sources {
             if is_add && (src.starts_with("http://") || src.starts_with("https://")) {
                 let (name, data, mtime) = download(src)?;
+                if let Some(want) = checksum {
+                    // BuildKit's `ADD --checksum`: the download must match.
+                    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
+                    if !want.starts_with("sha256:") {
+                        return Err(Error::InvalidArgument(format!("unsupported digest algorithm in {want}")));
+                    }
+                    if digest != want {
+                        return Err(Error::InvalidArgument(format!("digest mismatch {want}: {digest}")));
+                    }
+                }
                 let mut it = data_item(&dl, &name, &data, 0o600)?;
                 if let Some(t) = mtime {
                     let _ = set_mtime(&it.host, t);

@@ -14,7 +14,7 @@ use super::{random_id, Manager, INIT_BINARY};
 use crate::{netns, spec, Error, Result};
 
 /// Where a task's network comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TaskNetwork {
     /// A new network namespace with only `lo` up (the builder's default on
     /// a daemon without bridge networking, and `RUN --network=none`).
@@ -22,6 +22,9 @@ pub enum TaskNetwork {
     Isolated,
     /// The host's network namespace (`--network host`).
     Host,
+    /// An existing network namespace (a path such as `/run/netns/x`), e.g.
+    /// one attached to a bridge network for the builder's default network.
+    Join(PathBuf),
 }
 
 /// What to run.
@@ -89,7 +92,7 @@ impl Manager {
         std::fs::write(bundle.join("hostname"), format!("{hostname}\n")).map_err(Error::io("writing hostname"))?;
         let mut hosts = match t.network {
             TaskNetwork::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-            TaskNetwork::Isolated => "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string(),
+            _ => "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string(),
         };
         for h in t.extra_hosts {
             if let Some((name, ip)) = h.split_once(':') {
@@ -113,7 +116,11 @@ impl Manager {
             hosts_path: &bundle.join("hosts"),
             hostname_path: &bundle.join("hostname"),
             resolv_path: &bundle.join("resolv.conf"),
-            netns: if t.network == TaskNetwork::Host { Some(None) } else { None },
+            netns: match &t.network {
+                TaskNetwork::Host => Some(None),
+                TaskNetwork::Join(p) => Some(Some(p.display().to_string())),
+                TaskNetwork::Isolated => None,
+            },
             cgroup_parent: &self.cfg.cgroup_parent,
             init_path: None,
         })?;
@@ -144,7 +151,7 @@ impl Manager {
         opts.no_delete = true;
         opts.shim_log = Some(bundle.join("shim.log"));
         let spawned = berth_shim::spawn(&opts)?;
-        let res = self.drive_task(state, spawned.container_pid, t.network, output, cancel);
+        let res = self.drive_task(state, spawned.container_pid, &t.network, output, cancel);
         // Whatever happened, the shim runs the runtime's delete and quits.
         if let Ok(mut cl) = ShimClient::connect(state) {
             if res.is_err() {
@@ -162,11 +169,11 @@ impl Manager {
         &self,
         state: &Path,
         pid: i32,
-        network: TaskNetwork,
+        network: &TaskNetwork,
         output: TaskOutput<'_>,
         cancel: &dyn Fn() -> bool,
     ) -> Result<i32> {
-        if network != TaskNetwork::Host {
+        if *network == TaskNetwork::Isolated {
             netns::loopback_up(pid).map_err(Error::io("bringing up lo"))?;
         }
         let stream = ShimClient::connect(state)?.attach(false, true, true)?;
