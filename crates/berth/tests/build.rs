@@ -438,8 +438,7 @@ fn failing_run_stops_the_build_and_leaves_nothing() {
     let tar = tar_of(&dir);
     let (st, _, body) = d.http("POST", "/build?t=failing:2", Some(&tar));
     assert_eq!(st, 200);
-    let last: Value =
-        serde_json::from_slice(body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).next_back().unwrap()).unwrap();
+    let last: Value = serde_json::from_slice(body.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).unwrap()).unwrap();
     assert_eq!(last["errorDetail"]["code"], 3, "{last}");
     assert!(last["error"].as_str().unwrap().contains("returned a non-zero code: 3"));
     assert_no_leftovers(&d);
