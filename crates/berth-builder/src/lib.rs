@@ -174,7 +174,8 @@ impl Builder {
         let mut out = Vec::new();
         for r in recs {
             out.push(json!({
-                "ID": short_id(&r.key).to_string() + &r.key[12.min(r.key.len())..25.min(r.key.len())],
+                // BuildKit's record IDs are 25 characters.
+                "ID": r.key.trim_start_matches("sha256:").chars().take(25).collect::<String>(),
                 "Parent": "",
                 "Parents": [],
                 "Type": "regular",

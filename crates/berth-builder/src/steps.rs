@@ -83,13 +83,12 @@ fn set_env(cfg: &mut Map<String, Value>, key: &str, value: &str) {
     cfg.insert("Env".into(), json!(env));
 }
 
-fn object<'m>(cfg: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String, Value> {
-    if !matches!(cfg.get(key), Some(Value::Object(_))) {
-        cfg.insert(key.into(), Value::Object(Map::new()));
-    }
-    match cfg.get_mut(key) {
+/// The object `cfg[key]`, taken out (empty when missing or not an object);
+/// the caller puts it back.
+fn take_object(cfg: &mut Map<String, Value>, key: &str) -> Map<String, Value> {
+    match cfg.remove(key) {
         Some(Value::Object(m)) => m,
-        _ => unreachable!("just inserted an object"),
+        _ => Map::new(),
     }
 }
 
@@ -177,10 +176,11 @@ impl<'s, 'a> StageRun<'s, 'a> {
             sh.say(format!("Step {}/{} : {desc}\n", me.step, sh.step_total));
             let labels = sh.opts.labels.clone();
             me.meta(&desc, &desc, |cfg| {
-                let l = object(cfg, "Labels");
+                let mut l = take_object(cfg, "Labels");
                 for (k, v) in labels {
                     l.insert(k, json!(v));
                 }
+                cfg.insert("Labels".into(), Value::Object(l));
             })?;
         }
         if me.image.is_none()
@@ -369,10 +369,11 @@ impl<'s, 'a> StageRun<'s, 'a> {
                 );
                 let kvs = kvs.clone();
                 self.meta(&desc, &canonical, |cfg| {
-                    let l = object(cfg, "Labels");
+                    let mut l = take_object(cfg, "Labels");
                     for kv in kvs {
                         l.insert(kv.key, json!(kv.value));
                     }
+                    cfg.insert("Labels".into(), Value::Object(l));
                 })
             }
             Instruction::Arg(defs) => {
@@ -423,10 +424,11 @@ impl<'s, 'a> StageRun<'s, 'a> {
                 }
                 let desc = format!("EXPOSE {}", norm.join(" "));
                 self.meta(&desc, &canonical, |cfg| {
-                    let m = object(cfg, "ExposedPorts");
+                    let mut m = take_object(cfg, "ExposedPorts");
                     for p in norm {
                         m.insert(p, json!({}));
                     }
+                    cfg.insert("ExposedPorts".into(), Value::Object(m));
                 })
             }
             Instruction::Volume(v) => {
@@ -435,10 +437,11 @@ impl<'s, 'a> StageRun<'s, 'a> {
                 }
                 let v = v.clone();
                 self.meta(&format!("VOLUME {v:?}"), &canonical, |cfg| {
-                    let m = object(cfg, "Volumes");
+                    let mut m = take_object(cfg, "Volumes");
                     for p in v {
                         m.insert(p, json!({}));
                     }
+                    cfg.insert("Volumes".into(), Value::Object(m));
                 })
             }
             Instruction::StopSignal(s) => {

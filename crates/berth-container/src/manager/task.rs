@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use berth_shim::{ShimClient, SpawnOptions};
 use serde_json::{json, Map, Value};
 
-use super::{random_id, Manager, INIT_BINARY};
+use super::{random_id, Manager};
 use crate::{netns, spec, Error, Result};
 
 /// Where a task's network comes from.
@@ -86,7 +86,6 @@ impl Manager {
         output: TaskOutput<'_>,
         cancel: &dyn Fn() -> bool,
     ) -> Result<i32> {
-        let _ = INIT_BINARY;
         berth_snapshot::mount_all(t.rootfs, rootfs)?;
         let hostname = id[..12].to_string();
         std::fs::write(bundle.join("hostname"), format!("{hostname}\n")).map_err(Error::io("writing hostname"))?;
