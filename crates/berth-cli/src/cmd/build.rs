@@ -39,7 +39,8 @@ pub struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long = "no-cache")]
     pub no_cache: bool,
-    /// Always attempt to pull a newer version of the image
+    /// Always attempt to pull a newer version of the image (base images
+    /// come from the local image store: accepted, no effect yet)
     #[arg(long)]
     pub pull: bool,
     /// Set metadata for an image
