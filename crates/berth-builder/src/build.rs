@@ -345,7 +345,12 @@ impl Builder {
             let mut handles = Vec::new();
             for &i in &needed {
                 let h = scope.spawn(move || {
-                    let r = StageRun::run(shared, i, i == target);
+                    // Whatever happens, the stage's result is recorded: the
+                    // stages waiting for it must not wait forever.
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        StageRun::run(shared, i, i == target)
+                    }))
+                    .unwrap_or_else(|_| Err(Error::Internal(format!("build stage {i} failed unexpectedly"))));
                     let mut res = shared.results.lock().unwrap_or_else(|e| e.into_inner());
                     res.insert(i, r.as_ref().map(Clone::clone).map_err(|e| e.to_string()));
                     shared.done.notify_all();
