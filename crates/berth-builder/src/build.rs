@@ -76,15 +76,63 @@ pub(crate) struct Shared<'a> {
     /// Step numbers: index of each stage's first step, and the total.
     pub step_base: Vec<usize>,
     pub step_total: usize,
-    /// One output line at a time, so parallel stages do not interleave
-    /// within a step's header.
-    pub out: Mutex<()>,
+    /// Output order: stages print in file order, as the legacy builder
+    /// did, while they run in parallel (see [`Shared::say`]).
+    out: Mutex<Output>,
+}
+
+/// Which stage prints live; the others' output waits in buffers.
+#[derive(Default)]
+struct Output {
+    /// The needed stages in file order.
+    order: Vec<usize>,
+    /// Index into `order` of the stage printing live.
+    owner: usize,
+    buffers: HashMap<usize, Vec<String>>,
+    finished: BTreeSet<usize>,
 }
 
 impl Shared<'_> {
-    pub fn say(&self, s: impl Into<String>) {
+    /// Output of stage `stage`. The first unfinished stage (in file order)
+    /// prints live; a later stage running beside it is buffered and
+    /// printed when every stage before it finished, so the stream reads
+    /// `Step 1/N`, `Step 2/N`, … as the legacy builder's did.
+    pub fn say(&self, stage: usize, s: impl Into<String>) {
+        if self.opts.quiet {
+            return;
+        }
+        let mut o = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if o.order.get(o.owner) == Some(&stage) {
+            (self.sink)(Event::Stream(s.into()));
+        } else {
+            o.buffers.entry(stage).or_default().push(s.into());
+        }
+    }
+
+    /// Stage `stage` ended: hand the output to the next stages in order.
+    pub fn stage_done(&self, stage: usize) {
+        let mut o = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        o.finished.insert(stage);
+        while let Some(&cur) = o.order.get(o.owner) {
+            for line in o.buffers.remove(&cur).unwrap_or_default() {
+                if !self.opts.quiet {
+                    (self.sink)(Event::Stream(line));
+                }
+            }
+            if !o.finished.contains(&cur) {
+                break;
+            }
+            o.owner += 1;
+        }
+    }
+
+    /// Build-level lines, after every stage's output.
+    fn say_final(&self, s: impl Into<String>) {
+        let order = self.out.lock().map(|o| o.order.clone()).unwrap_or_default();
+        for i in order {
+            self.stage_done(i);
+        }
         if !self.opts.quiet {
-            let _g = self.out.lock();
             (self.sink)(Event::Stream(s.into()));
         }
     }
@@ -315,7 +363,7 @@ impl Builder {
             done: Condvar::new(),
             step_base: Vec::new(),
             step_total: 0,
-            out: Mutex::new(()),
+            out: Mutex::new(Output::default()),
         };
         let deps = shared.dependencies()?;
         let mut needed = BTreeSet::new();
@@ -331,6 +379,9 @@ impl Builder {
             if needed.contains(&i) {
                 n += 1 + shared.stages[i].commands.len();
             }
+        }
+        if let Ok(mut o) = shared.out.lock() {
+            o.order = needed.iter().copied().collect();
         }
         let mut total = n;
         if !opts.labels.is_empty() {
@@ -351,6 +402,7 @@ impl Builder {
                         StageRun::run(shared, i, i == target)
                     }))
                     .unwrap_or_else(|_| Err(Error::Internal(format!("build stage {i} failed unexpectedly"))));
+                    shared.stage_done(i);
                     let mut res = shared.results.lock().unwrap_or_else(|e| e.into_inner());
                     res.insert(i, r.as_ref().map(Clone::clone).map_err(|e| e.to_string()));
                     shared.done.notify_all();
@@ -389,14 +441,14 @@ impl Builder {
             opts.build_args.keys().filter(|k| !consumed.contains(*k) && !BUILTIN_ARGS.contains(&k.as_str())).collect();
         if !unused.is_empty() {
             let list: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
-            shared.say(format!("[Warning] One or more build-args [{}] were not consumed\n", list.join(" ")));
+            shared.say_final(format!("[Warning] One or more build-args [{}] were not consumed\n", list.join(" ")));
         }
         cache::mark_final(self.images.db(), &final_id)?;
         (sink)(Event::Aux(final_id.clone()));
-        shared.say(format!("Successfully built {}\n", short_id(&final_id)));
+        shared.say_final(format!("Successfully built {}\n", short_id(&final_id)));
         for t in &tags {
             self.images.tag(&final_id, t)?;
-            shared.say(format!("Successfully tagged {}\n", t.familiar()));
+            shared.say_final(format!("Successfully tagged {}\n", t.familiar()));
         }
         Ok(final_id)
     }

@@ -117,12 +117,12 @@ impl<'s, 'a> StageRun<'s, 'a> {
             cmd_set: false,
             step: sh.step_base[idx] + 1,
         };
-        sh.say(format!("Step {}/{} : {}\n", me.step, sh.step_total, stage.source));
+        sh.say(idx, format!("Step {}/{} : {}\n", me.step, sh.step_total, stage.source));
         let base = sh.bases[idx].clone();
         if base.eq_ignore_ascii_case("scratch") {
             // BuildKit gives a scratch image the default PATH.
             me.config.insert("Env".into(), json!([DEFAULT_PATH]));
-            sh.say(" ---> \n");
+            sh.say(idx, " ---> \n");
         } else {
             let id = match sh.stage_ref(&base, idx) {
                 Some(j) => sh.stage_result(j)?,
@@ -142,7 +142,7 @@ impl<'s, 'a> StageRun<'s, 'a> {
             }
             me.author = img.config.str_field("author").to_string();
             me.image = Some(id.clone());
-            sh.say(format!(" ---> {}\n", short_id(&id)));
+            sh.say(idx, format!(" ---> {}\n", short_id(&id)));
         }
         // ONBUILD triggers of the base run first, then are dropped.
         let triggers: Vec<String> = match me.config.get("OnBuild") {
@@ -151,11 +151,10 @@ impl<'s, 'a> StageRun<'s, 'a> {
         };
         if !triggers.is_empty() {
             me.config.insert("OnBuild".into(), Value::Null);
-            sh.say(format!(
-                "# Executing {} build trigger{}\n",
-                triggers.len(),
-                if triggers.len() == 1 { "" } else { "s" }
-            ));
+            sh.say(
+                idx,
+                format!("# Executing {} build trigger{}\n", triggers.len(), if triggers.len() == 1 { "" } else { "s" }),
+            );
             for t in &triggers {
                 let cmd = berth_dockerfile::instructions::parse_onbuild_trigger(t, stage.line)?;
                 me.dispatch(&cmd)?;
@@ -166,14 +165,14 @@ impl<'s, 'a> StageRun<'s, 'a> {
             if (sh.cancel)() {
                 return Err(Error::Cancelled("the build was cancelled".into()));
             }
-            sh.say(format!("Step {}/{} : {}\n", me.step, sh.step_total, cmd.source));
+            sh.say(idx, format!("Step {}/{} : {}\n", me.step, sh.step_total, cmd.source));
             me.dispatch(cmd)?;
         }
         if is_target && !sh.opts.labels.is_empty() {
             me.step += 1;
             let pairs: Vec<String> = sh.opts.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
             let desc = format!("LABEL {}", pairs.join(" "));
-            sh.say(format!("Step {}/{} : {desc}\n", me.step, sh.step_total));
+            sh.say(idx, format!("Step {}/{} : {desc}\n", me.step, sh.step_total));
             let labels = sh.opts.labels.clone();
             me.meta(&desc, &desc, |cfg| {
                 let mut l = take_object(cfg, "Labels");
@@ -230,7 +229,7 @@ impl<'s, 'a> StageRun<'s, 'a> {
         if let Value::Object(c) = &img.config.raw["config"] {
             self.config = c.clone();
         }
-        self.sh.say(format!(" ---> Using cache\n ---> {}\n", short_id(&id)));
+        self.sh.say(self.idx, format!(" ---> Using cache\n ---> {}\n", short_id(&id)));
         self.image = Some(id);
         Ok(())
     }
@@ -276,7 +275,7 @@ impl<'s, 'a> StageRun<'s, 'a> {
         )?;
         self.config = cfg;
         self.image = Some(id.clone());
-        self.sh.say(format!(" ---> {}\n", short_id(&id)));
+        self.sh.say(self.idx, format!(" ---> {}\n", short_id(&id)));
         Ok(())
     }
 
@@ -643,7 +642,7 @@ impl<'s, 'a> StageRun<'s, 'a> {
             return self.use_cached(id);
         }
         let task_id = random_hex(64);
-        self.sh.say(format!(" ---> Running in {}\n", &task_id[..12]));
+        self.sh.say(self.idx, format!(" ---> Running in {}\n", &task_id[..12]));
 
         let skey = format!("build-{}", random_hex(24));
         let parent = self.top_chain()?;
@@ -677,7 +676,8 @@ impl<'s, 'a> StageRun<'s, 'a> {
             }
         }
         let sh = self.sh;
-        let mut out = |_stream: u8, b: &[u8]| sh.say(String::from_utf8_lossy(b).into_owned());
+        let idx = self.idx;
+        let mut out = |_stream: u8, b: &[u8]| sh.say(idx, String::from_utf8_lossy(b).into_owned());
         let task = TaskSpec {
             id: task_id.clone(),
             rootfs: &rootfs,
@@ -694,7 +694,7 @@ impl<'s, 'a> StageRun<'s, 'a> {
             Ok((_, code)) => code,
             Err(e) => return Err(Error::Container(e)),
         };
-        self.sh.say(format!("Removing intermediate container {}\n", &task_id[..12]));
+        self.sh.say(self.idx, format!("Removing intermediate container {}\n", &task_id[..12]));
         if code != 0 {
             return Err(Error::RunFailed { command: argv.join(" "), code });
         }

@@ -716,6 +716,12 @@ fn api_build_stream_and_parallel_stages() {
         body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
     let text: String = lines.iter().filter_map(|l| l["stream"].as_str()).collect();
     assert!(text.contains("Step 1/9 : FROM busybox AS a"), "{text}");
+    // The stages ran side by side, but the stream reads in step order.
+    let steps: Vec<usize> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("Step ").and_then(|r| r.split('/').next()).and_then(|n| n.parse().ok()))
+        .collect();
+    assert_eq!(steps, (1..=9).collect::<Vec<_>>(), "{text}");
     assert!(text.contains(" ---> Running in "), "{text}");
     assert!(text.contains("Successfully tagged api:1\n") && text.contains("Successfully tagged api:2\n"), "{text}");
     let aux = lines.iter().find_map(|l| l["aux"]["ID"].as_str()).unwrap();
