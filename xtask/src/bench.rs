@@ -458,6 +458,10 @@ pub fn run(args: &[String]) -> Result<()> {
         net(&d, dockerd, o.runs, &mut rows)?;
     }
 
+    if want("build") {
+        rows.extend(bench_build(&d, &o.fixtures, dockerd)?);
+    }
+
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(10).max(6);
     println!("{:w$}  {:>12}  {:>12}  {:>16}", "figure", "berth", "dockerd", "dockerd/berth");
     for r in rows {
@@ -532,4 +536,55 @@ fn stop_default_daemon() -> Result<()> {
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(())
+}
+
+/// Cold (`--no-cache`) and fully cached builds of a small python app on the
+/// debian/python fixture: requirements copied first, a local package
+/// installed by pip (no network needed), the app copied last. dockerd runs
+/// the same context through its legacy builder (the docker CLI without
+/// buildx), as berth's `POST /build` serves it.
+fn bench_build(d: &BerthDaemon, fixtures: &Path, dockerd: bool) -> Result<Vec<Row>> {
+    let py = fixtures.join("debian-python.tar");
+    run_quiet(d.cli().args(["load", "-i"]).arg(&py))?;
+    run_quiet(d.cli().args(["tag", "python:3.12-slim", "python:3.11-slim"]))?;
+    if dockerd {
+        run_quiet(docker().args(["load", "-i"]).arg(&py))?;
+        run_quiet(docker().args(["tag", "python:3.12-slim", "python:3.11-slim"]))?;
+    }
+    let ctx = d.dir.join("build-ctx");
+    for (p, c) in [
+        ("greet/setup.py", "from setuptools import setup\nsetup(name='greet', version='1.0', packages=['greet'])\n"),
+        ("greet/greet/__init__.py", "def hello(n):\n    return f'hello {n}'\n"),
+        ("requirements.txt", "--no-index\n./greet\n"),
+        ("app.py", "import greet\nprint(greet.hello('bench'))\n"),
+        (
+            "Dockerfile",
+            "FROM python:3.11-slim\nENV PYTHONUNBUFFERED=1\nWORKDIR /app\nCOPY requirements.txt .\nCOPY greet/ greet/\nRUN pip install --no-cache-dir --no-build-isolation -r requirements.txt\nCOPY app.py .\nEXPOSE 8000\nCMD [\"python\", \"app.py\"]\n",
+        ),
+    ] {
+        let f = ctx.join(p);
+        std::fs::create_dir_all(f.parent().context("path")?)?;
+        std::fs::write(f, c)?;
+    }
+    let runs = 3;
+    let berth_build = |extra: &[&str]| -> Result<Duration> {
+        timed(d.cli().args(["build", "-q", "-t", "bench-app"]).args(extra).arg(&ctx))
+    };
+    let docker_build = |extra: &[&str]| -> Result<Duration> {
+        timed(docker().env("DOCKER_BUILDKIT", "0").args(["build", "-q", "-t", "bench-app"]).args(extra).arg(&ctx))
+    };
+    let mut rows = Vec::new();
+    let bt: Vec<Duration> = (0..runs).map(|_| berth_build(&["--no-cache"])).collect::<Result<_>>()?;
+    let dt: Option<Vec<Duration>> =
+        dockerd.then(|| (0..runs).map(|_| docker_build(&["--no-cache"])).collect::<Result<_>>()).transpose()?;
+    rows.push(row_time(&format!("build python app, cold (--no-cache), median of {runs}"), median(bt), dt.map(median)));
+    let bt: Vec<Duration> = (0..runs * 3).map(|_| berth_build(&[])).collect::<Result<_>>()?;
+    let dt: Option<Vec<Duration>> =
+        dockerd.then(|| (0..runs * 3).map(|_| docker_build(&[])).collect::<Result<_>>()).transpose()?;
+    rows.push(row_time(&format!("rebuild python app, all cached, median of {}", runs * 3), median(bt), dt.map(median)));
+    if dockerd {
+        // Only what this bench made: the reference daemon may be shared.
+        let _ = docker().args(["rmi", "bench-app", "python:3.11-slim"]).output();
+    }
+    Ok(rows)
 }

@@ -13,11 +13,19 @@ use crate::error::{ApiError, ApiResult};
 use crate::util::{blocking, ok_json, Query};
 use crate::{ApiVersion, Engine, State};
 
-/// The build cache's entries (`BuildCache`) and their total size
-/// (`BuilderSize`). The classic builder keeps no cache records of its
-/// own yet, so this reports none; a builder with a cache index fills it.
-pub fn build_cache_usage(_engine: &Engine) -> (Vec<Value>, u64) {
-    (Vec::new(), 0)
+/// The build cache's entries (`BuildCache`: step results and cache
+/// mounts) and their total size (`BuilderSize`).
+pub fn build_cache_usage(engine: &Engine) -> (Vec<Value>, u64) {
+    match engine.builder.disk_usage() {
+        Ok(entries) => {
+            let total = entries.iter().filter_map(|v| v["Size"].as_u64()).sum();
+            (entries, total)
+        }
+        Err(e) => {
+            tracing::warn!("build cache usage: {e}");
+            (Vec::new(), 0)
+        }
+    }
 }
 
 pub async fn df(AxState(st): AxState<State>, Extension(ver): Extension<ApiVersion>, uri: Uri) -> ApiResult<Response> {
@@ -36,7 +44,14 @@ pub async fn df(AxState(st): AxState<State>, Extension(ver): Extension<ApiVersio
         let st = st2;
         let mut out = serde_json::Map::new();
         if types.contains("image") {
-            let images = st.images.list()?;
+            // Untagged build step results are the build cache's, counted there.
+            let cache = st.builder.cache_images();
+            let images: Vec<_> = st
+                .images
+                .list()?
+                .into_iter()
+                .filter(|i| !(i.tags.is_empty() && i.digests.is_empty() && cache.contains(&i.id)))
+                .collect();
             // Containers per image, and how many images hold each layer.
             let mut per_image: HashMap<String, i64> = HashMap::new();
             for c in st.containers.list() {

@@ -74,9 +74,19 @@ pub async fn list(AxState(st): AxState<State>, Extension(v): Extension<ApiVersio
     };
     let before = f.get("before").first().map(|n| created_of(n)).transpose()?;
     let since = f.get("since").first().map(|n| created_of(n)).transpose()?;
+    let all = q.bool("all");
+    let parents: std::collections::HashSet<&str> =
+        images.iter().map(|i| i.parent.as_str()).filter(|p| !p.is_empty()).collect();
+    let cache = st.builder.cache_images();
     let mut out = Vec::new();
     for img in &images {
         let is_dangling = img.tags.is_empty() && img.digests.is_empty();
+        // Without `all`, Docker hides untagged intermediate images (those
+        // with children, such as the steps of a build); untagged build
+        // cache results are hidden likewise.
+        if !all && is_dangling && (parents.contains(img.id.as_str()) || cache.contains(&img.id)) {
+            continue;
+        }
         if let Some(d) = dangling {
             if d != is_dangling {
                 continue;
@@ -116,8 +126,6 @@ pub async fn list(AxState(st): AxState<State>, Extension(v): Extension<ApiVersio
                 continue;
             }
         }
-        // Without `all`, Docker hides untagged intermediate images (those with
-        // children); berth's images have no parent chain, so nothing is hidden.
         out.push(summary(&summary_img, v));
     }
     Ok(ok_json(&out))
@@ -316,7 +324,12 @@ pub async fn prune(AxState(st): AxState<State>, uri: Uri) -> ApiResult<Response>
     let until = f.get("until").first().map(|s| parse_timestamp(s)).transpose()?;
     let st2 = st.clone();
     let (items, reclaimed) = blocking(move || {
+        // Untagged build cache results are pruned by `builder prune`.
+        let cache = st2.builder.cache_images();
         let keep = |img: &Image| {
+            if cache.contains(&img.id) && img.tags.is_empty() {
+                return false;
+            }
             let labels = img.config.labels();
             let created = created_unix(img) as f64;
             f.labels_match("label", &labels)

@@ -6,6 +6,7 @@
 #![recursion_limit = "512"]
 
 mod archive;
+mod build;
 mod container_net;
 mod containers;
 pub mod df;
@@ -74,6 +75,7 @@ pub struct Engine {
     pub events: Arc<EventBus>,
     pub usage: Arc<dyn ImageUsage>,
     pub registry: Arc<berth_registry::Registry>,
+    pub builder: Arc<berth_builder::Builder>,
     pub info: DaemonInfo,
     pub networks: Arc<berth_network::Networks>,
 }
@@ -124,6 +126,8 @@ pub fn router(engine: State) -> Router {
         .route("/networks/{id}", get(networks::inspect).delete(networks::remove))
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))

@@ -138,6 +138,11 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(cmd::network::NetworkCmd),
+    /// Build an image from a Dockerfile
+    Build(cmd::build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(cmd::build::BuilderCmd),
 }
 
 /// Entry point of the `berth` binary; returns the exit code.
@@ -240,6 +245,8 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Commit(a) => container::container(&ctx, container::ContainerCmd::Commit(a)).await,
         Command::Cp(a) => cmd::cp::cp(&ctx, a).await,
         Command::Volume(c) => cmd::volume::volume(&ctx, c).await,
+        Command::Build(a) => cmd::build::build(&ctx, a).await,
+        Command::Builder(c) => cmd::build::builder(&ctx, c).await,
     }
 }
 

@@ -15,6 +15,7 @@ mod store;
 use berth_error::ErrorKind;
 
 pub use berth_volume as volume;
+pub use manager::task::{TaskNetwork, TaskOutput, TaskSpec};
 pub use manager::{
     parse_signal, AttachOptions, CreateResult, ExecConfig, ExecInfo, Manager, ManagerConfig, WaitCondition,
 };

@@ -42,6 +42,8 @@ pub enum Error {
     Container(#[from] berth_container::Error),
     #[error(transparent)]
     Network(#[from] berth_network::Error),
+    #[error(transparent)]
+    Builder(#[from] berth_builder::Error),
 }
 
 /// Containers tell the image store which images are in use.
@@ -332,7 +334,9 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     }
     let usage = Arc::new(ContainerUsage(containers.clone()));
     let registry = Arc::new(registry::client(&opts)?);
-    let engine = Arc::new(Engine { images, containers, events, usage, registry, info, networks: networks.clone() });
+    let builder = berth_builder::Builder::new(images.clone(), containers.clone())?;
+    let engine =
+        Arc::new(Engine { images, containers, events, usage, registry, builder, info, networks: networks.clone() });
     let listener = bind_socket(&sock, opts.group.as_deref())?;
     tracing::info!("API listening on {}", sock.display());
 

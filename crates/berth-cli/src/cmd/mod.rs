@@ -1,4 +1,5 @@
 pub mod auth;
+pub mod build;
 pub mod container;
 pub mod cp;
 pub mod disk;

@@ -24,6 +24,7 @@ mod exec;
 mod fsops;
 mod io;
 mod network;
+pub mod task;
 mod volumes;
 
 use etc::{host_hostname, write_etc_files};
