@@ -166,12 +166,16 @@ pub(super) fn run(d: &BerthDaemon, dockerd: bool, fixtures: &Path, rows: &mut Ve
         median(bt),
         dt.map(median),
     ));
-    let _ = d.docker().args(["container", "prune", "-f"]).output();
-    if dockerd {
-        let _ = docker().args(["container", "prune", "-f"]).output();
-        if let Some(img) = &d_img {
-            let _ = docker().args(["rmi", img]).output();
+    // Only what this bench made: the reference dockerd may be shared.
+    let names: Vec<String> = (0..n).map(|i| format!("df{i}")).collect();
+    for chunk in names.chunks(100) {
+        let _ = d.docker().args(["rm", "-f"]).args(chunk).output();
+        if dockerd {
+            let _ = docker().args(["rm", "-f"]).args(chunk).output();
         }
+    }
+    if let Some(img) = &d_img {
+        let _ = docker().args(["rmi", img]).output();
     }
     Ok(())
 }

@@ -27,16 +27,28 @@ impl std::io::Write for ChannelWriter {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         self.buf.extend_from_slice(b);
         if self.buf.len() >= 1 << 20 {
-            self.flush()?;
+            self.send()?;
         }
         Ok(b.len())
     }
+    /// Keeps the tail buffered: it is sent by [`ChannelWriter::send_rest`]
+    /// once the container is thawed, so a client that acts on the end of
+    /// the stream never finds the container still frozen.
     fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
         if !self.buf.is_empty() {
             let chunk = bytes::Bytes::from(std::mem::take(&mut self.buf));
             self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::other("client went away"))?;
         }
         Ok(())
+    }
+    fn send_rest(mut self) {
+        let _ = self.send();
     }
 }
 
@@ -81,13 +93,14 @@ pub async fn get(AxState(st): AxState<State>, Path(id): Path<String>, uri: Uri) 
     let mgr = st.containers.clone();
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter { tx: tx.clone(), buf: Vec::new() };
-        let res = mgr
-            .archive_path(&view, &id, &path, &mut w)
-            .and_then(|()| std::io::Write::flush(&mut w).map_err(|e| berth_container::Error::Internal(e.to_string())));
+        let res = mgr.archive_path(&view, &id, &path, &mut w);
         drop(view);
-        if let Err(e) = res {
-            tracing::warn!("archive of {path} in {id}: {e}");
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        match res {
+            Ok(()) => w.send_rest(),
+            Err(e) => {
+                tracing::warn!("archive of {path} in {id}: {e}");
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
         }
     });
     let mut r = stat_response(StatusCode::OK, &stat)?;
@@ -101,8 +114,15 @@ pub async fn put(AxState(st): AxState<State>, Path(id): Path<String>, uri: Uri, 
     let path = path_param(&q)?;
     let no_overwrite = q.bool("noOverwriteDirNonDir");
     let copy_uid_gid = q.bool("copyUIDGID");
-    let view = st.containers.fs_view(&id, true).await?;
-    let c = view.container.clone();
+    let view = match st.containers.fs_view(&id, true).await {
+        Ok(v) => v,
+        Err(e) => {
+            // Read (a bounded part of) the upload before answering: a client
+            // still writing it would see a broken pipe instead of the error.
+            let _ = axum::body::to_bytes(body, 64 << 20).await;
+            return Err(e.into());
+        }
+    };
     let reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
     let mgr = st.containers.clone();
     let handle = tokio::runtime::Handle::current();
@@ -115,7 +135,6 @@ pub async fn put(AxState(st): AxState<State>, Path(id): Path<String>, uri: Uri, 
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
-    let _ = c;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -136,13 +155,14 @@ pub async fn export(AxState(st): AxState<State>, Path(id): Path<String>) -> ApiR
     let mgr = st.containers.clone();
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter { tx: tx.clone(), buf: Vec::new() };
-        let res = mgr
-            .export(&view, &mut w)
-            .and_then(|()| std::io::Write::flush(&mut w).map_err(|e| berth_container::Error::Internal(e.to_string())));
+        let res = mgr.export(&view, &mut w);
         drop(view);
-        if let Err(e) = res {
-            tracing::warn!("export: {e}");
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        match res {
+            Ok(()) => w.send_rest(),
+            Err(e) => {
+                tracing::warn!("export: {e}");
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
         }
     });
     st.events.emit("container", "export", &c.id, &[("name", &c.name), ("image", c.image_name())]);

@@ -83,7 +83,9 @@ pub fn extract_to_with<R: Read>(root: &Path, dest_path: &str, input: R, opts: &E
     let staging = Staging::new(&dest)?;
     let mut x = Extractor { root, abs: &abs, staging: &staging.path, opts, implicit: HashSet::new(), dirs: Vec::new() };
 
-    let mut buf = BufReader::new(input);
+    // Large reads: the body arrives in chunks through a sync bridge, and
+    // each small read would be one hop across it.
+    let mut buf = BufReader::with_capacity(1 << 20, input);
     let head = buf.fill_buf().map_err(io_ctx("read archive"))?;
     let reader: Box<dyn Read + '_> =
         if head.starts_with(&[0x1f, 0x8b]) { Box::new(flate2::read::GzDecoder::new(buf)) } else { Box::new(buf) };

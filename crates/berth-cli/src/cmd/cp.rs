@@ -4,7 +4,7 @@
 //! directory or becomes the new name; `src/.` copies the contents; `-`
 //! streams a tar on stdin/stdout).
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -269,7 +269,8 @@ async fn from_container(ctx: &Ctx, a: &CpArgs, ctr: &str, src: &str, dst: &str) 
     }
     drop(tx);
     worker.await.map_err(|e| anyhow::anyhow!("{e}"))??;
-    if !a.quiet {
+    // docker prints this only to a terminal.
+    if !a.quiet && std::io::stderr().is_terminal() {
         eprintln!("Successfully copied {} to {dst}", human_size(total as f64));
     }
     Ok(0)
@@ -436,7 +437,7 @@ async fn to_container(ctx: &Ctx, a: &CpArgs, src: &str, ctr: &str, dst: &str) ->
     let tres = tarrer.await.map_err(|e| anyhow::anyhow!("{e}"))?;
     res?;
     tres?;
-    if !a.quiet {
+    if !a.quiet && std::io::stderr().is_terminal() {
         let n = counted.load(std::sync::atomic::Ordering::Relaxed);
         eprintln!("Successfully copied {} to {ctr}:{dst}", human_size(n as f64));
     }

@@ -40,6 +40,9 @@ pub struct FsView {
     root: PathBuf,
     binds: Vec<PathBuf>,
     unmount_root: bool,
+    /// The runtime command that thaws the container again, when this view
+    /// froze it.
+    thaw: Option<std::process::Command>,
     _guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -59,6 +62,15 @@ impl Drop for FsView {
         if self.unmount_root {
             if let Err(e) = berth_snapshot::unmount(&self.root) {
                 tracing::warn!("unmounting {}: {e}", self.root.display());
+            }
+        }
+        if let Some(mut cmd) = self.thaw.take() {
+            match cmd.output() {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => {
+                    tracing::warn!("resuming {}: {}", self.container.id, String::from_utf8_lossy(&o.stderr).trim())
+                }
+                Err(e) => tracing::warn!("resuming {}: {e}", self.container.id),
             }
         }
     }
@@ -87,17 +99,43 @@ impl Manager {
         if matches!(c.state.status, Status::Removing | Status::Dead) {
             return Err(Error::Conflict(format!("container {} is marked for removal", c.id)));
         }
+        // A running container is frozen while the daemon works in its root:
+        // a process inside cannot swap a path component for a symlink
+        // between our resolution and our use of it (CVE-2018-15664).
+        let thaw = if c.state.status == Status::Running {
+            match self.runtime_cmd(&c, "pause").await {
+                Ok(()) => {
+                    let runtime =
+                        self.cfg.runtimes.get(&c.runtime).cloned().unwrap_or_else(|| PathBuf::from(&c.runtime));
+                    let mut cmd = std::process::Command::new(runtime);
+                    cmd.arg("--root").arg(self.runtime_root(&c.runtime)).arg("resume").arg(&c.id);
+                    Some(cmd)
+                }
+                Err(e) => {
+                    tracing::warn!("could not freeze {} for a filesystem operation: {e}", c.short_id());
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.fs_view_blocking(c, volumes, guard))
+        tokio::task::spawn_blocking(move || me.fs_view_blocking(c, volumes, guard, thaw))
             .await
             .map_err(|e| Error::Internal(e.to_string()))?
     }
 
-    fn fs_view_blocking(&self, c: Container, volumes: bool, guard: tokio::sync::OwnedMutexGuard<()>) -> Result<FsView> {
+    fn fs_view_blocking(
+        &self,
+        c: Container,
+        volumes: bool,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        thaw: Option<std::process::Command>,
+    ) -> Result<FsView> {
         let root = self.container_dir(&c.id).join("rootfs");
         std::fs::create_dir_all(&root).map_err(Error::io("creating rootfs dir"))?;
         let mut view =
-            FsView { container: c, root: root.clone(), binds: Vec::new(), unmount_root: false, _guard: guard };
+            FsView { container: c, root: root.clone(), binds: Vec::new(), unmount_root: false, thaw, _guard: guard };
         if !super::is_mountpoint(&root) {
             let mounts = self.images.snapshots().mounts(&view.container.id)?;
             berth_snapshot::mount_all(&mounts, &root)?;
