@@ -6,41 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{fixture, stderr, stdout, Daemon};
+use common::*;
 use serde_json::Value;
-
-fn daemon_with_busybox() -> Option<Daemon> {
-    let d = Daemon::start();
-    d.ok(&["load", "-i", fixture("busybox.tar").to_str().unwrap()]);
-    common::which("docker")?;
-    Some(d)
-}
-
-/// `docker …` against the test daemon; returns (exit code, stdout, stderr).
-fn docker(d: &Daemon, args: &[&str]) -> (i32, String, String) {
-    let o = d.docker(args).expect("docker CLI");
-    (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
-}
-
-fn docker_ok(d: &Daemon, args: &[&str]) -> String {
-    let (code, out, err) = docker(d, args);
-    assert_eq!(code, 0, "docker {args:?}: {err}");
-    out
-}
-
-fn inspect(d: &Daemon, name: &str) -> Value {
-    let (st, v) = d.http_json("GET", &format!("/containers/{name}/json"), None);
-    assert_eq!(st, 200, "inspect {name}: {v}");
-    v
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Nothing of a removed container is left: mounts, cgroups, state.
 fn assert_no_leftovers(d: &Daemon, id: &str) {

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::{fixture, stderr, stdout, Daemon};
+use common::*;
 use serde_json::Value;
 
 fn daemon() -> Option<Daemon> {
@@ -25,20 +25,6 @@ fn daemon() -> Option<Daemon> {
     let d = Daemon::start();
     d.ok(&["load", "-i", fixture("busybox.tar").to_str().unwrap()]);
     Some(d)
-}
-
-fn inspect(d: &Daemon, name: &str) -> Value {
-    let (st, v) = d.http_json("GET", &format!("/containers/{name}/json"), None);
-    assert_eq!(st, 200, "inspect {name}: {v}");
-    v
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn links() -> String {

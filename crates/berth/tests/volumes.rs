@@ -5,36 +5,8 @@
 
 mod common;
 
-use common::{fixture, stderr, stdout, Daemon};
+use common::*;
 use serde_json::Value;
-
-fn daemon_with_busybox() -> Option<Daemon> {
-    if !common::is_root() {
-        eprintln!("skipped: needs root");
-        return None;
-    }
-    let d = Daemon::start();
-    d.ok(&["load", "-i", fixture("busybox.tar").to_str().unwrap()]);
-    common::which("docker")?;
-    Some(d)
-}
-
-fn docker(d: &Daemon, args: &[&str]) -> (i32, String, String) {
-    let o = d.docker(args).expect("docker CLI");
-    (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
-}
-
-fn docker_ok(d: &Daemon, args: &[&str]) -> String {
-    let (code, out, err) = docker(d, args);
-    assert_eq!(code, 0, "docker {args:?}: {err}");
-    out
-}
-
-fn docker_fails(d: &Daemon, args: &[&str]) -> String {
-    let (code, out, err) = docker(d, args);
-    assert_ne!(code, 0, "docker {args:?} should fail: {out}");
-    err
-}
 
 fn volume_names(d: &Daemon) -> Vec<String> {
     let (st, v) = d.http_json("GET", "/volumes", None);

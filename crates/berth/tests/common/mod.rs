@@ -322,3 +322,50 @@ pub fn archive_image_id(path: &Path) -> String {
     let cfg = m[0]["Config"].as_str().expect("Config");
     format!("sha256:{}", sha256_hex(&files[cfg]))
 }
+
+/// A test daemon with the busybox fixture loaded, when running as root with
+/// the docker CLI installed; `None` (the test skips) otherwise.
+pub fn daemon_with_busybox() -> Option<Daemon> {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return None;
+    }
+    let d = Daemon::start();
+    d.ok(&["load", "-i", fixture("busybox.tar").to_str().unwrap()]);
+    which("docker")?;
+    Some(d)
+}
+
+/// `docker …` against the test daemon; returns (exit code, stdout, stderr).
+pub fn docker(d: &Daemon, args: &[&str]) -> (i32, String, String) {
+    let o = d.docker(args).expect("docker CLI");
+    (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
+}
+
+pub fn docker_ok(d: &Daemon, args: &[&str]) -> String {
+    let (code, out, err) = docker(d, args);
+    assert_eq!(code, 0, "docker {args:?}: {err}");
+    out
+}
+
+pub fn docker_fails(d: &Daemon, args: &[&str]) -> String {
+    let (code, out, err) = docker(d, args);
+    assert_ne!(code, 0, "docker {args:?} should fail: {out}");
+    err
+}
+
+/// `GET /containers/{name}/json`, which must succeed.
+pub fn inspect(d: &Daemon, name: &str) -> serde_json::Value {
+    let (st, v) = d.http_json("GET", &format!("/containers/{name}/json"), None);
+    assert_eq!(st, 200, "inspect {name}: {v}");
+    v
+}
+
+/// Polls `f` every 50 ms for up to 20 s.
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
