@@ -29,7 +29,7 @@ pub struct BuildOptions {
     pub target: String,
     /// `nocache`.
     pub no_cache: bool,
-    /// `pull`: noted; images are only taken from the local store.
+    /// `pull`: fetch base images from their registry even when present.
     pub pull: bool,
     /// `labels`: added to the final image.
     pub labels: BTreeMap<String, String>,

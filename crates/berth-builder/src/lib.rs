@@ -116,7 +116,13 @@ pub struct Builder {
     pub(crate) containers: Arc<berth_container::Manager>,
     /// `<data-root>/builder`: scratch space, cache mounts.
     pub(crate) root: PathBuf,
+    /// Fetches base images the store lacks (or all of them with `--pull`).
+    puller: std::sync::OnceLock<Arc<Puller>>,
 }
+
+/// Pulls an image reference from its registry, reporting status lines
+/// (`Digest: …`, `Status: …`); returns the image ID or the pull's error text.
+pub type Puller = dyn Fn(&str, &mut dyn FnMut(String)) -> std::result::Result<String, String> + Send + Sync;
 
 /// What `/build/prune` reports.
 #[derive(Debug, Clone, Default)]
@@ -137,6 +143,16 @@ pub struct PruneOptions {
 }
 
 impl Builder {
+    /// Lets `FROM` pull what the store lacks, as Docker's builder does.
+    pub fn set_puller(&self, p: Arc<Puller>) {
+        let _ = self.puller.set(p);
+    }
+
+    /// Pulls `name`, when a puller is set.
+    pub(crate) fn pull(&self, name: &str, say: &mut dyn FnMut(String)) -> Option<std::result::Result<String, String>> {
+        self.puller.get().map(|p| p(name, say))
+    }
+
     /// Creates the builder; its cache index is migrated and its scratch
     /// space (left over by a crash) emptied.
     pub fn new(images: Arc<ImageStore>, containers: Arc<berth_container::Manager>) -> Result<Arc<Builder>> {
@@ -162,7 +178,7 @@ impl Builder {
                 let _ = images.snapshots().remove(&s.key);
             }
         }
-        Ok(Arc::new(Builder { images, containers, root }))
+        Ok(Arc::new(Builder { images, containers, root, puller: std::sync::OnceLock::new() }))
     }
 
     /// The build cache records, for `system df` (the `BuildCache` list of

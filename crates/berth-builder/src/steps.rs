@@ -126,12 +126,23 @@ impl<'s, 'a> StageRun<'s, 'a> {
         } else {
             let id = match sh.stage_ref(&base, idx) {
                 Some(j) => sh.stage_result(j)?,
-                None => sh.builder.images.resolve(&base).map_err(|_| {
-                    Error::NotFound(format!(
-                        "pull access denied for {}, repository does not exist or may require 'docker login'",
-                        base.split([':', '@']).next().unwrap_or(&base)
-                    ))
-                })?,
+                None => {
+                    let local = sh.builder.images.resolve(&base);
+                    match local {
+                        Ok(id) if !sh.opts.pull => id,
+                        // Missing (or `--pull`): from the registry, as Docker's builder does.
+                        local => match sh.builder.pull(&base, &mut |l| sh.say(idx, format!("{l}\n"))) {
+                            Some(Ok(id)) => id,
+                            Some(Err(e)) => return Err(Error::NotFound(e)),
+                            None => local.map_err(|_| {
+                                Error::NotFound(format!(
+                                    "pull access denied for {}, repository does not exist or may require 'docker login'",
+                                    base.split([':', '@']).next().unwrap_or(&base)
+                                ))
+                            })?,
+                        },
+                    }
+                }
             };
             let img = sh.builder.images.get_by_id(&id)?;
             if let Value::Object(c) = &img.config.raw["config"] {

@@ -335,6 +335,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     let usage = Arc::new(ContainerUsage(containers.clone()));
     let registry = Arc::new(registry::client(&opts)?);
     let builder = berth_builder::Builder::new(images.clone(), containers.clone())?;
+    builder.set_puller(crate::registry::builder_puller(registry.clone(), images.clone(), events.clone()));
     let engine =
         Arc::new(Engine { images, containers, events, usage, registry, builder, info, networks: networks.clone() });
     let listener = bind_socket(&sock, opts.group.as_deref())?;

@@ -65,3 +65,29 @@ mod tests {
         assert_eq!(validate_insecure("10.0.0.0/8").unwrap(), "10.0.0.0/8");
     }
 }
+
+/// `FROM` of an image the store lacks pulls it, as Docker's builder does;
+/// the build output shows the pull's status lines (`Digest: …`, `Status: …`).
+pub(crate) fn builder_puller(
+    registry: std::sync::Arc<Registry>,
+    images: std::sync::Arc<berth_image::ImageStore>,
+    events: std::sync::Arc<berth_events::EventBus>,
+) -> std::sync::Arc<berth_builder::Puller> {
+    std::sync::Arc::new(move |name: &str, say: &mut dyn FnMut(String)| {
+        let r = berth_image::Reference::parse(name).map_err(|e| e.to_string())?;
+        let r = if r.tag.is_none() && r.digest.is_none() { r.with_tag("latest") } else { r };
+        let mut sink = |ev: berth_registry::ProgressEvent| {
+            if let berth_registry::ProgressEvent::Status { id, status } = ev {
+                say(match id {
+                    Some(id) => format!("{id}: {status}"),
+                    None => status,
+                });
+            }
+        };
+        let pulled = registry
+            .pull(&images, &r, &berth_registry::PullOptions::default(), &mut sink)
+            .map_err(|e| e.to_string())?;
+        events.emit("image", "pull", &r.familiar(), &[("name", &r.familiar_name())]);
+        Ok(pulled.id)
+    })
+}

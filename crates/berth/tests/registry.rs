@@ -374,6 +374,37 @@ fn run_pulls_a_missing_image_on_demand() {
 }
 
 #[test]
+fn build_pulls_a_missing_base_image() {
+    if !ready() {
+        return;
+    }
+    let reg = Reg::start(Auth::Anonymous);
+    let src = Daemon::start();
+    let base = format!("{}/base/bb:1", reg.host());
+    push_busybox(&src, &base);
+
+    // FROM an image the store lacks: pulled from its registry, as Docker's builder does.
+    let d = Daemon::start();
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {base}\nRUN echo built > /b\n")).unwrap();
+    let o = d.berth(&["build", "--progress", "plain", "-t", "frompull:1", ctx.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(format!("{}{}", stdout(&o), stderr(&o)).contains(&format!("Status: Downloaded newer image for {base}")));
+    assert_eq!(d.ok(&["run", "--rm", "frompull:1", "cat", "/b"]), "built\n");
+    assert!(d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains(&base));
+    // --pull asks the registry again even though the image is here.
+    let o = d.berth(&["build", "--progress", "plain", "--pull", "-t", "frompull:2", ctx.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(format!("{}{}", stdout(&o), stderr(&o)).contains(&format!("Status: Image is up to date for {base}")));
+    // A base the registry does not have: the build fails with the pull's text.
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {}/nope/none:1\n", reg.host())).unwrap();
+    let o = d.berth(&["build", "-t", "frompull:3", ctx.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nope/none"), "{}", stderr(&o));
+}
+
+#[test]
 fn unknown_images_fail_with_docker_texts_and_store_nothing() {
     if !ready() {
         return;
