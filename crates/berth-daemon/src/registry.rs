@@ -50,22 +50,6 @@ pub(crate) fn client(opts: &Options) -> Result<Registry, Error> {
         .with_parallel_uploads(opts.max_concurrent_uploads))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mirrors_and_insecure_registries_are_validated() {
-        assert_eq!(validate_mirror("https://mirror.example/").unwrap(), "https://mirror.example");
-        assert_eq!(validate_mirror("http://127.0.0.1:5000").unwrap(), "http://127.0.0.1:5000");
-        assert!(validate_mirror("mirror.example").is_err());
-        assert!(validate_mirror("https://mirror.example/v2/").is_err());
-        assert!(validate_mirror("https://user:pw@mirror.example").is_err());
-        assert!(validate_insecure("http://reg:5000").is_err());
-        assert_eq!(validate_insecure("10.0.0.0/8").unwrap(), "10.0.0.0/8");
-    }
-}
-
 /// `FROM` of an image the store lacks pulls it, as Docker's builder does;
 /// the build output shows the pull's status lines (`Digest: …`, `Status: …`).
 pub(crate) fn builder_puller(
@@ -90,4 +74,20 @@ pub(crate) fn builder_puller(
         events.emit("image", "pull", &r.familiar(), &[("name", &r.familiar_name())]);
         Ok(pulled.id)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirrors_and_insecure_registries_are_validated() {
+        assert_eq!(validate_mirror("https://mirror.example/").unwrap(), "https://mirror.example");
+        assert_eq!(validate_mirror("http://127.0.0.1:5000").unwrap(), "http://127.0.0.1:5000");
+        assert!(validate_mirror("mirror.example").is_err());
+        assert!(validate_mirror("https://mirror.example/v2/").is_err());
+        assert!(validate_mirror("https://user:pw@mirror.example").is_err());
+        assert!(validate_insecure("http://reg:5000").is_err());
+        assert_eq!(validate_insecure("10.0.0.0/8").unwrap(), "10.0.0.0/8");
+    }
 }
