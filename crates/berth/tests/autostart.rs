@@ -18,6 +18,7 @@ fn cli_starts_the_daemon_when_none_answers() {
         return;
     }
     let root_existed = Path::new(ROOT).exists();
+    let bridge_existed = Path::new("/sys/class/net/berth0").exists();
     let out = Command::new(common::berth_bin())
         .arg("version")
         .env_remove("DOCKER_HOST")
@@ -30,8 +31,10 @@ fn cli_starts_the_daemon_when_none_answers() {
     if let Some(pid) = pid {
         // SAFETY: plain kill(2) of the daemon this test started.
         unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(SOCK).is_ok() && Instant::now() < deadline {
+        // The daemon closes its socket first, then tears its networking
+        // down: wait for the process itself to be gone.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -44,4 +47,7 @@ fn cli_starts_the_daemon_when_none_answers() {
     assert!(stdout.contains("Server: berth"), "{stdout}");
     assert!(pid.is_some(), "no daemon pid in {ROOT}/berth.lock");
     assert!(!Path::new(SOCK).exists(), "socket left after SIGTERM");
+    if !bridge_existed {
+        assert!(!Path::new("/sys/class/net/berth0").exists(), "bridge berth0 left after SIGTERM");
+    }
 }
