@@ -252,6 +252,10 @@ fn bind_socket(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListe
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(opts: Options) -> Result<(), Error> {
+    // Every option is checked before anything on the host is touched: a
+    // daemon refusing its configuration leaves no bridge, rule or mount.
+    let pools = opts.default_address_pool.iter().map(|p| parse_pool(p)).collect::<Result<Vec<_>, _>>()?;
+    let registry = Arc::new(registry::client(&opts)?);
     let root = opts.data_root.clone();
     fs::create_dir_all(&root).map_err(io(format!("creating data root {}", root.display())))?;
     fs::set_permissions(&root, fs::Permissions::from_mode(0o710)).map_err(io("chmod data root"))?;
@@ -312,7 +316,6 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         images.clone(),
         events.clone(),
     )?;
-    let pools = opts.default_address_pool.iter().map(|p| parse_pool(p)).collect::<Result<Vec<_>, _>>()?;
     let net_cfg = berth_network::NetworkConfig {
         exec_root: exec_root_of(&root, &opts),
         bridge: opts.bridge.clone(),
@@ -325,20 +328,32 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     })
     .await
     .map_err(|e| Error::Config(e.to_string()))??;
-    containers.set_networks(networks.clone());
-    containers.recover().await;
-    let running: Vec<String> =
-        containers.list().into_iter().filter(|c| c.state.is_running()).map(|c| c.id.clone()).collect();
-    if let Err(e) = networks.reconcile(&running) {
-        tracing::warn!("restoring network state: {e}");
+    let started = async {
+        containers.set_networks(networks.clone());
+        containers.recover().await;
+        let running: Vec<String> =
+            containers.list().into_iter().filter(|c| c.state.is_running()).map(|c| c.id.clone()).collect();
+        if let Err(e) = networks.reconcile(&running) {
+            tracing::warn!("restoring network state: {e}");
+        }
+        let usage = Arc::new(ContainerUsage(containers.clone()));
+        let builder = berth_builder::Builder::new(images.clone(), containers.clone())?;
+        builder.set_puller(crate::registry::builder_puller(registry.clone(), images.clone(), events.clone()));
+        let engine =
+            Arc::new(Engine { images, containers, events, usage, registry, builder, info, networks: networks.clone() });
+        let listener = bind_socket(&sock, opts.group.as_deref())?;
+        Ok::<_, Error>((engine, listener))
     }
-    let usage = Arc::new(ContainerUsage(containers.clone()));
-    let registry = Arc::new(registry::client(&opts)?);
-    let builder = berth_builder::Builder::new(images.clone(), containers.clone())?;
-    builder.set_puller(crate::registry::builder_puller(registry.clone(), images.clone(), events.clone()));
-    let engine =
-        Arc::new(Engine { images, containers, events, usage, registry, builder, info, networks: networks.clone() });
-    let listener = bind_socket(&sock, opts.group.as_deref())?;
+    .await;
+    let (engine, listener) = match started {
+        Ok(s) => s,
+        Err(e) => {
+            // Failing after networking was set up: take it down again.
+            let n = networks.clone();
+            let _ = tokio::task::spawn_blocking(move || n.shutdown()).await;
+            return Err(e);
+        }
+    };
     tracing::info!("API listening on {}", sock.display());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

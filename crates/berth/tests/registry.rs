@@ -761,13 +761,17 @@ fn mirror_serves_docker_hub_pulls() {
     assert!(out.contains("latest: Pulling from library/busybox"), "{out}");
     assert!(out.contains("Status: Downloaded newer image for busybox:latest"), "{out}");
     assert_eq!(out.lines().last().unwrap(), "docker.io/library/busybox:latest");
-    // A bad mirror is refused at start, as dockerd does.
+    // A bad mirror is refused at start, as dockerd does, before the daemon
+    // touches the host: no data root, bridge or namespace is left.
+    let bridge = "btbadmirror";
     let o = Command::new(common::berth_bin())
-        .args(["daemon", "--data-root", "/nonexistent-berth-root", "--registry-mirror", "ftp://x"])
+        .args(["daemon", "--data-root", "/nonexistent-berth-root", "--bridge", bridge, "--registry-mirror", "ftp://x"])
         .output()
         .unwrap();
     assert!(!o.status.success());
     assert!(stderr(&o).contains("invalid mirror"), "{}", stderr(&o));
+    assert!(!Path::new("/nonexistent-berth-root").exists());
+    assert!(!Path::new(&format!("/sys/class/net/{bridge}")).exists());
 }
 
 /// A multi-platform index over the pushed busybox manifest (the registry does
