@@ -223,6 +223,7 @@ impl Manager {
             }
             let _ = cl.shutdown();
         }
+        self.remove_task_cgroups(id);
         res
     }
 
@@ -274,6 +275,28 @@ impl Manager {
             return Err(Error::Internal("the build was cancelled".into()));
         }
         Ok(rec.exit_code)
+    }
+
+    /// The runtime's delete runs as soon as the task's init has exited;
+    /// its cgroup can still be busy for a moment while the kernel finishes
+    /// the exit, and the rmdir then fails (runc retries for the same
+    /// reason). Whatever is left is removed here, retrying briefly.
+    fn remove_task_cgroups(&self, id: &str) {
+        let parent = self.cfg.cgroup_parent.trim_start_matches('/');
+        let dirs: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+            .map(|rd| rd.flatten().map(|e| e.path().join(parent).join(id)).collect())
+            .unwrap_or_default();
+        for _ in 0..50 {
+            let left: Vec<&PathBuf> = dirs.iter().filter(|d| d.exists()).collect();
+            if left.is_empty() {
+                return;
+            }
+            for d in left {
+                let _ = std::fs::remove_dir(d);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        tracing::warn!("cgroup of build step {} could not be removed", &id[..12.min(id.len())]);
     }
 
     /// The data root (the builder keeps its scratch directories beside the
